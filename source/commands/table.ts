@@ -1,0 +1,6 @@
+import type { CommandArgs, CliIO } from '../cli.js';
+
+export async function run(_args: CommandArgs, io: CliIO): Promise<number> {
+  io.stderr.write('ha-setup table: not built yet\n');
+  return 1;
+}
