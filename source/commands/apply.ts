@@ -1,6 +1,32 @@
-import type { CommandArgs, CliIO } from '../cli.js';
+/**
+ * ha-setup apply: runs the runbooks. Without --yes it first shows the plan (read-only) and asks
+ * once; with --dry-run it only shows the plan. Re-running after a failure converges: steps
+ * whose facts say they are done plan nothing.
+ */
+import type { CliIO, CommandArgs } from '../cli.js';
+import { askYesNo } from './prompt.js';
+import { chooseRunbooks, loadTable, runSession } from './session.js';
 
-export async function run(_args: CommandArgs, io: CliIO): Promise<number> {
-  io.stderr.write('ha-setup apply: not built yet\n');
-  return 1;
+export async function run(args: CommandArgs, io: CliIO): Promise<number> {
+  const inventory = await loadTable(args, io);
+  const runbooks = chooseRunbooks(args);
+  if (args.values['dry-run']) {
+    const { result } = await runSession('plan', args, io, inventory, runbooks);
+    return result.ok ? 0 : 1;
+  }
+  if (!args.values.yes) {
+    const planned = await runSession('plan', args, io, inventory, runbooks);
+    if (!planned.result.ok) return 1;
+    if (planned.result.changed === 0) {
+      io.stdout.write('Nothing to change: every step is already done.\n');
+      return 0;
+    }
+    const go = await askYesNo(io, `Apply ${planned.result.changed} change(s) to ${inventory.cluster}?`, '--yes');
+    if (!go) {
+      io.stderr.write('Not applied.\n');
+      return 1;
+    }
+  }
+  const { result } = await runSession('apply', args, io, inventory, runbooks);
+  return result.ok ? 0 : 1;
 }
