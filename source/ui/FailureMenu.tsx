@@ -1,0 +1,50 @@
+/**
+ * After a failed step in an interactive run: Retry / Skip this step / Show full log / Quit.
+ * Arrow keys + enter (ink-select-input), or the first letter. Input is only read while
+ * `isActive`, so the menu can stay mounted under other screens.
+ */
+import { Box, Text, useInput } from 'ink';
+import SelectInput from 'ink-select-input';
+import type { RunFailure } from './run-state.js';
+import { FailurePanel } from './FailurePanel.js';
+import { SelectIndicator, SelectItem } from './select.js';
+import { KeyHints } from './theme.js';
+
+export type FailureChoice = 'retry' | 'skip' | 'log' | 'quit';
+
+const CHOICES: { key: string; label: string; value: FailureChoice }[] = [
+  { key: 'r', label: 'Retry', value: 'retry' },
+  { key: 's', label: 'Skip this step', value: 'skip' },
+  { key: 'l', label: 'Show full log', value: 'log' },
+  { key: 'q', label: 'Quit', value: 'quit' },
+];
+
+export interface FailureMenuProps {
+  failure: RunFailure;
+  onChoice(choice: FailureChoice): void;
+  isActive?: boolean;
+}
+
+export function FailureMenu({ failure, onChoice, isActive = true }: FailureMenuProps) {
+  useInput(
+    (input) => {
+      const hit = CHOICES.find((c) => c.key === input.toLowerCase());
+      if (hit) onChoice(hit.value);
+    },
+    { isActive },
+  );
+  return (
+    <Box flexDirection="column">
+      <FailurePanel failure={failure} />
+      <Text bold>What now?</Text>
+      <SelectInput
+        items={CHOICES.map((c) => ({ key: c.value, label: `${c.label} (${c.key})`, value: c.value }))}
+        isFocused={isActive}
+        indicatorComponent={SelectIndicator}
+        itemComponent={SelectItem}
+        onSelect={(item) => onChoice(item.value)}
+      />
+      <KeyHints keys={[['↑/↓', 'move'], ['enter', 'choose'], ['r/s/l/q', 'shortcut']]} />
+    </Box>
+  );
+}

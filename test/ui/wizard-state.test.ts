@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  aliasesOf,
+  fieldError,
+  initialWizardState,
+  reduceWizard,
+  tableToSave,
+  type WizardAction,
+  type WizardState,
+} from '../../source/ui/wizard/wizard-state.js';
+
+const run = (state: WizardState, ...actions: WizardAction[]) => actions.reduce(reduceWizard, state);
+
+const named = () =>
+  run(initialWizardState(), { type: 'name-change', value: ' lab ' }, { type: 'name-submit' }, { type: 'topology', topology: 'lb' });
+
+test('start: the pick screen when clusters are saved, else the name', () => {
+  assert.equal(initialWizardState(['prod']).screen, 'pick');
+  assert.equal(initialWizardState().screen, 'name');
+});
+
+test('a name is trimmed and checked; a saved name is refused for a new cluster', () => {
+  assert.equal(named().cluster, 'lab');
+  const dup = run(initialWizardState(['prod']), { type: 'new-cluster' }, { type: 'name-change', value: 'prod' }, { type: 'name-submit' });
+  assert.equal(dup.screen, 'name');
+  assert.match(dup.nameError!, /a cluster named "prod" is saved already/);
+  const edited = run(dup, { type: 'name-change', value: 'prod2' });
+  assert.equal(edited.nameError, undefined);
+});
+
+test('enter keeps the value and edits the next field; on the last field editing ends', () => {
+  let s = run(named(), { type: 'edit-start' }, { type: 'edit-change', draft: ' 198.18.0.11 ' }, { type: 'edit-commit', move: 1, continue: true });
+  assert.equal(s.servers.db_primary, '198.18.0.11');
+  assert.deepEqual(s.editing, { alias: 'db_standby', draft: '' });
+  assert.equal(s.focus, 1);
+  s = run(s, { type: 'edit-cancel' }, { type: 'move', delta: 100 });
+  assert.equal(aliasesOf(s)[s.focus], 'lb');
+  s = run(s, { type: 'edit-start' }, { type: 'edit-change', draft: '198.18.0.17' }, { type: 'edit-commit', move: 1, continue: true });
+  assert.equal(s.editing, undefined);
+  assert.equal(s.servers.lb, '198.18.0.17');
+});
+
+test('esc while editing puts the old value back', () => {
+  const s = run(named(), { type: 'edit-start' }, { type: 'edit-change', draft: 'x' }, { type: 'edit-cancel' });
+  assert.equal(s.servers.db_primary, undefined);
+  assert.equal(s.editing, undefined);
+});
+
+test('add and remove app servers', () => {
+  let s = run(named(), { type: 'add-app' });
+  assert.deepEqual(aliasesOf(s).filter((a) => a.startsWith('app')), ['app1', 'app2', 'app3']);
+  assert.deepEqual(s.editing, { alias: 'app3', draft: '' });
+  s = run(s, { type: 'edit-change', draft: '198.18.0.18' }, { type: 'edit-commit', move: 0, continue: false }, { type: 'remove-app' });
+  assert.deepEqual(aliasesOf(s).filter((a) => a.startsWith('app')), ['app1', 'app2']);
+  assert.equal(s.servers.app3, undefined);
+  assert.equal(run(s, { type: 'remove-app' }).appCount, 2, 'two app servers is the minimum');
+});
+
+test('switching topology carries the front-end address over (lb -> k8s_master)', () => {
+  const s = run(named(), { type: 'move', delta: 8 }, { type: 'edit-start' }, { type: 'edit-change', draft: '198.18.0.17' }, { type: 'edit-commit', move: 0, continue: false });
+  assert.equal(s.servers.lb, '198.18.0.17');
+  const k = run(s, { type: 'back' }, { type: 'topology', topology: 'k8s' });
+  assert.equal(k.servers.lb, undefined);
+  assert.equal(k.servers.k8s_master, '198.18.0.17');
+  assert.equal(aliasesOf(k).at(-1), 'k8s_master');
+});
+
+test('"not set" errors only once the user asked to review; saving leaves empty roles out', () => {
+  let s = named();
+  assert.equal(fieldError(s, 'db_vip'), undefined);
+  s = run(s, { type: 'review' });
+  assert.match(fieldError(s, 'db_vip')!, /^not set/);
+  assert.deepEqual(tableToSave(s).servers, {});
+  assert.deepEqual(
+    run(s, { type: 'save-refused', errors: 1 }).notice,
+    'Not saved: 1 problem left; press e to fix it (nothing is saved until the table is valid)',
+  );
+});
