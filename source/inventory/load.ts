@@ -83,7 +83,9 @@ export function loadConfigFile(path: string): Inventory {
 export function toYaml(inv: Inventory): string {
   const servers: Record<string, string> = {};
   for (const alias of sortAliases(Object.keys(inv.servers))) servers[alias] = inv.servers[alias]!;
-  const doc: Record<string, unknown> = { cluster: inv.cluster, topology: inv.topology, servers };
+  const doc: Record<string, unknown> = { cluster: inv.cluster, topology: inv.topology };
+  if (inv.partial) doc.partial = true;
+  doc.servers = servers;
   if (inv.network) doc.network = inv.network;
   doc.ssh = inv.ssh ?? {};
   doc.options = inv.options ?? {};

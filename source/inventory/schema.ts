@@ -42,6 +42,8 @@ export const networkSchema = z.strictObject({
 export const inventorySchema = z.strictObject({
   cluster: z.string().trim().regex(CLUSTER_NAME_RE),
   topology: z.enum(['lb', 'k8s']),
+  /** true: only some roles are listed (a staged rollout, a small lab); see Inventory.partial. */
+  partial: z.boolean().optional(),
   /** null (an empty value in YAML) means "not set"; validate.ts reports it if the role is needed. */
   servers: z.record(z.string(), z.string().trim().nullable()),
   network: networkSchema.optional(),

@@ -208,7 +208,7 @@ function highestApp(servers: Servers): number {
 }
 
 /** The rules between the servers of a table. Values that are not strings are skipped (the schema reports them). */
-function checkServers(servers: Servers, topology: Topology | undefined, prefix: number | undefined): FieldError[] {
+function checkServers(servers: Servers, topology: Topology | undefined, prefix: number | undefined, partial = false): FieldError[] {
   const errors: FieldError[] = [];
   const field = (alias: string) => fieldName(['servers', alias]);
   const usable = new Set<string>();
@@ -231,7 +231,7 @@ function checkServers(servers: Servers, topology: Topology | undefined, prefix: 
     else usable.add(alias);
   }
 
-  if (topology) {
+  if (topology && !partial) {
     for (const alias of requiredAliases(topology, appCount)) {
       const value = servers[alias];
       if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) {
@@ -367,7 +367,7 @@ export function validateInventory(input: unknown): ValidationResult {
   const rawPrefix = isPlainObject(input.network) ? input.network.prefix : undefined;
   const prefix = Number.isInteger(rawPrefix) && (rawPrefix as number) >= 1 && (rawPrefix as number) <= 128 ? (rawPrefix as number) : undefined;
   if (isPlainObject(input.servers)) {
-    errors.push(...checkServers(input.servers, topology, prefix));
+    errors.push(...checkServers(input.servers, topology, prefix, input.partial === true));
     if (isPlainObject(input.ssh)) errors.push(...checkSshHosts(input.ssh.hosts, input.servers, topology));
   }
 
@@ -377,6 +377,7 @@ export function validateInventory(input: unknown): ValidationResult {
   const servers: Record<string, string> = {};
   for (const alias of sortAliases(Object.keys(data.servers))) servers[alias] = data.servers[alias]!;
   const inventory: Inventory = { cluster: data.cluster, topology: data.topology, servers, ssh: data.ssh, options: data.options };
+  if (data.partial) inventory.partial = true;
   if (data.network) inventory.network = data.network;
   return { ok: true, inventory };
 }
