@@ -12,8 +12,10 @@ command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v dpkg-scanpackages >/dev/null 2>&1 || need+=(dpkg-dev)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+command -v sudo >/dev/null 2>&1 || need+=(sudo)
+command -v script >/dev/null 2>&1 || need+=(bsdutils)
 if [ ${#need[@]} -eq 0 ]; then
-  echo "host set-up: all present (systemd-nspawn, debootstrap, sshd, ssh, dpkg-scanpackages, psql)"
+  echo "host set-up: all present (systemd-nspawn, debootstrap, sshd, ssh, dpkg-scanpackages, psql, sudo)"
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
