@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The one test entry point (npm test): build, prepare the machine for the lab, run every suite.
 // Usage: node test/run.mjs [suite ...]   suites: unit ui e2e lab (default: all)
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +35,7 @@ function testFiles(dir) {
 }
 
 let failed = false;
+const totals = { pass: 0, fail: 0, skipped: 0 };
 for (const suite of suites) {
   const files = testFiles(join(root, 'dist/test', suite));
   step(`${suite} tests (${files.length} files)`);
@@ -42,7 +43,30 @@ for (const suite of suites) {
   // The lab and e2e suites start real servers: one file at a time.
   const serial = suite === 'lab' || suite === 'e2e';
   const args = ['--test', '--test-reporter=spec', `--test-concurrency=${serial ? 1 : 2}`, ...files];
-  const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root, env: { ...process.env, HA_SETUP_ROOT: root } });
+  const r = await runTee(process.execPath, args, { cwd: root, env: { ...process.env, HA_SETUP_ROOT: root } });
+  for (const k of Object.keys(totals)) {
+    const m = new RegExp(`^ℹ ${k} (\\d+)$`, 'm').exec(r.output);
+    if (m) totals[k] += Number(m[1]);
+  }
   if (r.status !== 0) failed = true;
 }
-process.exit(failed ? 1 : 0);
+// One closing line over all suites (each suite above also printed its own summary).
+process.stdout.write(`\n${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped\n`);
+process.exit(failed || totals.fail > 0 ? 1 : 0);
+
+/** Run a command, echo its output as it comes, and keep the last 64 KB for the summary. */
+function runTee(cmd, args, opts) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const keep = (chunk) => {
+      output = (output + chunk.toString()).slice(-65536);
+    };
+    child.stdout.on('data', (c) => {
+      process.stdout.write(c);
+      keep(c);
+    });
+    child.stderr.on('data', (c) => process.stderr.write(c));
+    child.on('close', (status) => resolve({ status, output }));
+  });
+}
