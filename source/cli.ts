@@ -36,6 +36,7 @@ export interface GlobalFlags {
   out?: string;
   force?: boolean;
   'purge-data'?: boolean;
+  'allow-data-wipe'?: string;
   help?: boolean;
   version?: boolean;
 }
@@ -70,6 +71,7 @@ const FLAGS = {
   out: { type: 'string', short: 'o' },
   force: { type: 'boolean' },
   'purge-data': { type: 'boolean' },
+  'allow-data-wipe': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const satisfies ParseArgsConfig['options'];
@@ -104,6 +106,8 @@ Flags:
       --ssh-config FILE       ssh config file (default ~/.ssh/config)
   -i, --identity FILE         SSH private key
   -u, --user NAME             SSH login user (default: from ssh config, else root)
+      --allow-data-wipe HOST  let the standby step empty HOST's data directory although the
+                              data guard found data there; type the standby's host name
   -h, --help                  this help
   -v, --version               the version
 

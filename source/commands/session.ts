@@ -12,6 +12,7 @@ import { createTransportPool } from '../transport/connect.js';
 import { createPlainRenderer } from '../render/plain.js';
 import { isInteractive } from '../ui/tty.js';
 import { RUNBOOKS, findRunbook } from '../../runbooks/index.js';
+import { withDataWipeOverride } from '../../runbooks/lib/options.js';
 import { askYesNo } from './prompt.js';
 
 export async function loadTable(args: CommandArgs, io: CliIO): Promise<Inventory> {
@@ -23,7 +24,9 @@ export async function loadTable(args: CommandArgs, io: CliIO): Promise<Inventory
   if (v.identity) ssh.identity = v.identity;
   if (v['known-hosts']) ssh.knownHosts = v['known-hosts'];
   if (v['ssh-config']) ssh.configFile = v['ssh-config'];
-  return { ...inv, ssh };
+  // The data-wipe override never comes from a file: only from the flag, with the host name typed.
+  const options = v['allow-data-wipe'] ? withDataWipeOverride(inv.options, v['allow-data-wipe']) : inv.options;
+  return { ...inv, ssh, options };
 }
 
 export function chooseRunbooks(args: CommandArgs): Runbook[] {

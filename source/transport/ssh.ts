@@ -638,6 +638,9 @@ async function dial(o: SshTransportOptions, name: string, jumps: Client[]): Prom
       settled = true;
       clearTimeout(timer);
       client.end();
+      // end() only closes a connected session: a TCP connect still retrying would keep the
+      // process alive for minutes after the error was reported.
+      client.destroy();
       sock?.destroy();
       reject(e);
     };
