@@ -637,10 +637,10 @@ async function dial(o: SshTransportOptions, name: string, jumps: Client[]): Prom
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      client.end();
-      // end() only closes a connected session: a TCP connect still retrying would keep the
-      // process alive for minutes after the error was reported.
+      // Destroy, not end(): end() half-closes a socket that is still connecting, which then
+      // keeps retrying its SYN (and the process alive) for minutes after the error was reported.
       client.destroy();
+      (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
       sock?.destroy();
       reject(e);
     };
