@@ -17,6 +17,7 @@ import {
   statfsSync,
   statSync,
   writeFileSync,
+  symlinkSync,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
@@ -82,6 +83,28 @@ export async function prepareHost(layout: LabLayout, spec: HostSpec, rootfs: str
       '',
     ].join('\n'),
   );
+  // Every host's PostgreSQL cluster comes from the one image, so all would share a system
+  // identifier: a runbook's data guard rightly takes such a standby for a second primary.
+  // Real servers are installed one by one: recreate the (empty) cluster once, on first boot.
+  put(
+    'etc/systemd/system/ha-lab-pg-identity.service',
+    [
+      '[Unit]',
+      'Description=Give this lab host its own PostgreSQL cluster (system identifier), once',
+      'ConditionPathExists=!/var/lib/ha-lab/pg-identity-done',
+      'Before=postgresql.service',
+      '',
+      '[Service]',
+      'Type=oneshot',
+      'ExecStart=/bin/sh -c \'for v in $(ls /etc/postgresql 2>/dev/null); do pg_dropcluster --stop "$v" main && pg_createcluster "$v" main >/dev/null; done; mkdir -p /var/lib/ha-lab && touch /var/lib/ha-lab/pg-identity-done\'',
+      '',
+      '[Install]',
+      'WantedBy=multi-user.target',
+      '',
+    ].join('\n'),
+  );
+  upperDir(rootfs, upper, 'etc/systemd/system/multi-user.target.wants');
+  symlinkSync('/etc/systemd/system/ha-lab-pg-identity.service', join(upper, 'etc/systemd/system/multi-user.target.wants/ha-lab-pg-identity.service'));
   // Pitfall 4: host keys per host, never in the shared base.
   upperDir(rootfs, upper, 'etc/ssh');
   await Promise.all(

@@ -150,5 +150,7 @@ test('the runbook registry', () => {
   assert.equal(RUNBOOKS[0], factsRunbook);
   assert.deepEqual(factsRunbook.steps.map((s) => s.id), ['os-facts', 'cluster-marker']);
   assert.equal(findRunbook('facts'), factsRunbook);
-  assert.throws(() => findRunbook('postgress'), { message: 'unknown runbook "postgress" (known: facts)' });
+  assert.throws(() => findRunbook('postgress'), {
+    message: 'unknown runbook "postgress" (known: facts, os-prep, pg-primary, pg-ssl, pg-users, pg-standby, pg-verify)',
+  });
 });
