@@ -56,22 +56,3 @@ export function portOpen(host: string, port: number, timeoutMs = 500): Promise<b
   });
 }
 
-/** Waits for an SSH banner (SSH-2.0...) on host:22: sshd is up and answering. */
-export function sshBanner(host: string, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host, port: 22 });
-    let buf = '';
-    const done = (v: boolean) => {
-      s.destroy();
-      resolve(v);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (buf.startsWith('SSH-')) done(true);
-    });
-    s.once('error', () => done(false));
-    s.once('close', () => done(false));
-  });
-}
-
