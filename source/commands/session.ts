@@ -6,11 +6,12 @@ import type { CliIO, CommandArgs } from '../cli.js';
 import { resolveInventory } from '../inventory/load.js';
 import type { Inventory } from '../inventory/types.js';
 import type { EngineEvent, EventSink } from '../engine/events.js';
-import { runRunbooks, type RunResult } from '../engine/runner.js';
+import { runRunbooks, type RunOptions, type RunResult } from '../engine/runner.js';
 import type { Runbook } from '../engine/step.js';
 import { createTransportPool } from '../transport/connect.js';
 import { createPlainRenderer } from '../render/plain.js';
-import { isInteractive } from '../ui/tty.js';
+import { canPrompt, isInteractive } from '../ui/tty.js';
+import { describeFailure, lastFailure, type LastFailure, type ResumeChoice } from '../ui/last-failure.js';
 import { RUNBOOKS, findRunbook } from '../../runbooks/index.js';
 import { withDataWipeOverride } from '../../runbooks/lib/options.js';
 import { askYesNo } from './prompt.js';
@@ -45,14 +46,17 @@ export function resumeCommand(args: CommandArgs, mode: 'apply' | 'plan'): string
   return parts.join(' ');
 }
 
-async function renderer(io: CliIO, json: boolean): Promise<{ sink: EventSink; done(): Promise<void> }> {
+type View = { sink: EventSink; done(): Promise<void>; decide?: RunOptions['onFailure'] };
+
+async function renderer(io: CliIO, json: boolean, prompt: boolean): Promise<View> {
   const color = !io.env.NO_COLOR && Boolean((json ? io.stderr : io.stdout).isTTY);
   if (!isInteractive({ stdout: io.stdout, env: io.env, json })) {
     // Headless: never load Ink. With --json, progress goes to stderr and stdout carries data.
     return { sink: createPlainRenderer(json ? io.stderr : io.stdout, { color }), done: async () => {} };
   }
   const { renderRun } = await import('../ui/render-run.js');
-  return renderRun({ stdout: io.stdout, stderr: io.stderr, stdin: io.stdin, env: io.env });
+  // The failure menu (Retry / Skip / Show full log / Quit) needs keys: only when stdin is a terminal too.
+  return renderRun({ stdout: io.stdout, stderr: io.stderr, stdin: io.stdin, env: io.env, prompt: prompt && canPrompt(io) });
 }
 
 export interface SessionResult {
@@ -66,7 +70,7 @@ export async function runSession(
   io: CliIO,
   inventory: Inventory,
   runbooks: Runbook[],
-  opts: { json?: boolean; quiet?: boolean } = {},
+  opts: { json?: boolean; quiet?: boolean; fromStep?: string } = {},
 ): Promise<SessionResult> {
   const pool = createTransportPool(inventory.ssh, {
     env: io.env,
@@ -79,7 +83,7 @@ export async function runSession(
       ),
   });
   const events: EngineEvent[] = [];
-  const view = opts.quiet ? { sink: () => {}, done: async () => {} } : await renderer(io, Boolean(opts.json));
+  const view: View = opts.quiet ? { sink: () => {}, done: async () => {} } : await renderer(io, Boolean(opts.json), mode === 'apply');
   try {
     const result = await runRunbooks({
       runbooks,
@@ -94,10 +98,42 @@ export async function runSession(
       resumeCommand: resumeCommand(args, 'apply'),
       command: ['ha-setup', mode, ...process.argv.slice(3)].join(' '),
       note: (line) => io.stderr.write(`${line}\n`),
+      ...(view.decide ? { onFailure: view.decide } : {}),
+      ...(opts.fromStep ? { fromStep: opts.fromStep } : {}),
     });
     return { result, events };
   } finally {
     await view.done();
     await pool.closeAll();
   }
+}
+
+/**
+ * Before an apply: when the last run failed, ask (terminal, no --yes) whether to resume at the
+ * failed step, start over or cancel; otherwise say in one line that it resumes there. Returns
+ * the step to start at (resume), null (run everything), or 'cancel'.
+ */
+export async function resumeDecision(
+  args: CommandArgs,
+  io: CliIO,
+  inventory: Inventory,
+  runbooks: Runbook[],
+  ask?: (f: LastFailure) => Promise<ResumeChoice>,
+): Promise<string | null | 'cancel'> {
+  const f = lastFailure(inventory, runbooks, io.env);
+  if (!f) return null;
+  if (!args.values.yes && canPrompt(io)) {
+    const choose =
+      ask ??
+      (async (failure: LastFailure) => {
+        const { askResume } = await import('../ui/ask-resume.js');
+        return askResume(io, inventory.cluster, failure);
+      });
+    const choice = await choose(f);
+    if (choice === 'cancel') return 'cancel';
+    return choice === 'resume' ? f.stepId : null;
+  }
+  // Steps already done plan nothing, so running everything resumes at the failed step.
+  io.stderr.write(`The last run of ${inventory.cluster} stopped at ${describeFailure(f)}: resuming there (steps already done are re-checked, not redone).\n`);
+  return null;
 }

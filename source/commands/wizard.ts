@@ -1,27 +1,68 @@
 /**
- * `ha-setup` with no command: the guided flow. Stage 1 (this file today) is the server table;
- * the connectivity check, plan and run screens come after it, fed with the saved inventory.
+ * `ha-setup` with no command: the guided flow. When the last run of a saved cluster failed, it
+ * first offers to resume there (or start over, or go to the table wizard). Then the server
+ * table wizard; after saving: connectivity check, runbooks, plan review, the run with its
+ * failure menu, and the summary (source/ui/wizard/GuidedFlow.tsx).
  * Without a terminal it never draws a prompt that could hang: it names the flags to use instead.
  */
 import type { CommandArgs, CliIO } from '../cli.js';
+import type { Inventory } from '../inventory/types.js';
+import { listClusters, loadCluster } from '../inventory/store.js';
 import { canPrompt } from '../ui/tty.js';
+import { lastFailure, type LastFailure } from '../ui/last-failure.js';
+import { RUNBOOKS } from '../../runbooks/index.js';
 
 export const NO_TERMINAL =
   'ha-setup: no terminal for the wizard: pass --config FILE to run non-interactively (ha-setup apply --config FILE), or save a table with `ha-setup table import FILE`';
+
+/** The first saved cluster whose last run stopped at a failed step. */
+export function clusterToResume(env: NodeJS.ProcessEnv): { inventory: Inventory; failure: LastFailure } | undefined {
+  for (const name of listClusters(env)) {
+    let inventory: Inventory | undefined;
+    try {
+      inventory = loadCluster(name, env);
+    } catch {
+      continue; // a broken saved table is reported when the user picks it
+    }
+    if (!inventory) continue;
+    const failure = lastFailure(inventory, RUNBOOKS, env);
+    if (failure) return { inventory, failure };
+  }
+  return undefined;
+}
 
 export async function run(_args: CommandArgs, io: CliIO): Promise<number> {
   if (!canPrompt({ stdin: io.stdin, stdout: io.stdout, env: io.env })) {
     io.stderr.write(`${NO_TERMINAL}\n`);
     return 2;
   }
+  const wio = io as Parameters<typeof import('../ui/run-wizard.js').runWizard>[0];
+  const { runGuided } = await import('../ui/run-guided.js');
+  const pending = clusterToResume(io.env);
+  if (pending) {
+    const { askResume } = await import('../ui/ask-resume.js');
+    const choice = await askResume(wio, pending.inventory.cluster, pending.failure);
+    if (choice !== 'cancel') {
+      const fromStep = choice === 'resume' ? pending.failure.stepId : undefined;
+      const guided = await runGuided(wio, pending.inventory, RUNBOOKS, fromStep ? { fromStep } : {});
+      return guided.ended === 'ran' && guided.result?.ok ? 0 : 1;
+    }
+  }
   const { runWizard } = await import('../ui/run-wizard.js');
-  const result = await runWizard(io as Parameters<typeof runWizard>[0]);
+  const result = await runWizard(wio);
   if (!result.inventory) {
     io.stderr.write('ha-setup: quit; nothing was saved\n');
     return 130;
   }
   const inv = result.inventory;
-  // Seam for the next stages (connectivity check, plan, run): they start here with `inv`.
-  io.stdout.write(`Next: ha-setup plan --cluster ${inv.cluster}   (then ha-setup apply --cluster ${inv.cluster})\n`);
-  return 0;
+  if (!result.proceed) {
+    io.stdout.write(`Saved. Next: ha-setup plan --cluster ${inv.cluster}   (then ha-setup apply --cluster ${inv.cluster})\n`);
+    return 0;
+  }
+  const guided = await runGuided(wio, inv, RUNBOOKS);
+  if (guided.ended === 'quit') {
+    io.stdout.write(`Stopped before applying. Later: ha-setup apply --cluster ${inv.cluster}\n`);
+    return 0;
+  }
+  return guided.result?.ok ? 0 : 1;
 }

@@ -13,7 +13,8 @@ import { clusterDir } from '../paths.js';
 import type { Runbook } from './step.js';
 
 export interface CheckpointRecord {
-  status: 'done' | 'failed';
+  /** skipped: it failed and the user chose to go on without it (the next run tries it again). */
+  status: 'done' | 'failed' | 'skipped';
   inputHash: string;
   /** ISO time. */
   finishedAt: string;

@@ -50,6 +50,37 @@ export interface RunOptions {
   fromStep?: string;
   /** Lines worth telling the user that are not events (e.g. a stale lock taken over). */
   note?: (line: string) => void;
+  /**
+   * Apply mode: asked after a step failed on some hosts (its other hosts have finished).
+   * 'retry' runs the step again on the failed hosts (fresh facts, fresh plan) and asks again if
+   * it fails again; 'skip' records the step as skipped on those hosts (checkpoint status
+   * 'skipped') and goes on; 'quit' stops the run. Without it (or in plan mode) the run stops.
+   */
+  onFailure?: (failure: StepFailure) => Promise<FailureDecision>;
+}
+
+export type FailureDecision = 'retry' | 'skip' | 'quit';
+
+export interface StepFailure {
+  stepId: string;
+  title: string;
+  runbookId: string;
+  /** Hosts it failed on, in table order. */
+  hosts: string[];
+  /** The (redacted) error per failed host. */
+  errors: Record<string, string>;
+  /** First line of the error on the first failed host. */
+  error: string;
+  /** What skipping this step risks: the step's own `skipRisk` sentence or a generic one. */
+  skipRisk: string;
+  /** 1 on the first failure of this step in this run, 2 after one retry ... */
+  attempt: number;
+  transcriptPath: string;
+}
+
+/** What a skipped step risks when the step does not say (Step.skipRisk). */
+export function genericSkipRisk(title: string, hosts: string[]): string {
+  return `Later steps may rely on "${title}" having run on ${hosts.join(', ')}: they can fail or leave the cluster half set up. The next run tries this step again.`;
 }
 
 export interface RunResult {
@@ -62,6 +93,8 @@ export interface RunResult {
   failed: number;
   /** Where the run stopped. */
   failedAt?: { stepId: string; hosts: string[] };
+  /** Steps that failed and were skipped by onFailure (the run went on). */
+  skipped: { stepId: string; hosts: string[] }[];
   durationMs: number;
 }
 
@@ -202,7 +235,8 @@ export async function runRunbooks(opts: RunOptions): Promise<RunResult> {
       for (const { step, hosts } of allSteps) {
         if (step.id === opts.fromStep) break;
         for (const h of hosts) {
-          if (checkpoints.get(step.id, h.alias)?.status !== 'done') {
+          const status = checkpoints.get(step.id, h.alias)?.status;
+          if (status !== 'done' && status !== 'skipped') {
             throw new Error(
               `cannot start at step ${opts.fromStep}: step ${step.id} is not done on ${h.alias} (or its inputs changed); start at ${step.id} instead`,
             );
@@ -245,8 +279,12 @@ export async function runRunbooks(opts: RunOptions): Promise<RunResult> {
       let entry = transports.get(h.alias);
       if (!entry) {
         const t = opts.transport(h);
-        entry = { t, ready: t.connect() };
-        entry.ready.catch(() => undefined);
+        const made: { t: Transport; ready: Promise<void> } = { t, ready: t.connect() };
+        // A failed connect is forgotten, so that a retry (onFailure) connects again.
+        made.ready.catch(() => {
+          if (transports.get(h.alias) === made) transports.delete(h.alias);
+        });
+        entry = made;
         transports.set(h.alias, entry);
       }
       await entry.ready;
@@ -300,6 +338,8 @@ export async function runRunbooks(opts: RunOptions): Promise<RunResult> {
 
     const counts = { changed: 0, unchanged: 0, failed: 0 };
     let failedAt: RunResult['failedAt'];
+    const skipped: RunResult['skipped'] = [];
+    const errors = new Map<string, string>();
 
     const runHostStep = async (sel: Selected, h: HostRef): Promise<boolean> => {
       const { step } = sel;
@@ -359,6 +399,7 @@ export async function runRunbooks(opts: RunOptions): Promise<RunResult> {
         return true;
       } catch (e) {
         const err = redactor.redactError(e);
+        errors.set(h.alias, err.message);
         counts.failed++;
         factCache.delete(h.alias);
         if (apply) {
@@ -384,11 +425,67 @@ export async function runRunbooks(opts: RunOptions): Promise<RunResult> {
       }
     };
 
+    const red = (s: string): string => redactor.redact(s);
+    /** Ask onFailure what to do about the failed hosts of a step (no hook, plan mode, or it threw: quit). */
+    const decide = async (sel: Selected, failed: HostRef[], attempt: number): Promise<FailureDecision> => {
+      if (!apply || !opts.onFailure) return 'quit';
+      const hosts = failed.map((h) => h.alias);
+      const errs = Object.fromEntries(hosts.map((a) => [a, errors.get(a) ?? 'failed']));
+      const risk = (sel.step as Step<FactMap> & { skipRisk?: string }).skipRisk;
+      try {
+        return await opts.onFailure({
+          stepId: sel.step.id,
+          title: sel.step.title,
+          runbookId: sel.runbook.id,
+          hosts,
+          errors: errs,
+          error: (errs[hosts[0]!] ?? '').split('\n')[0]!,
+          skipRisk: risk?.trim() ? red(risk) : genericSkipRisk(sel.step.title, hosts),
+          attempt,
+          transcriptPath: tr.path,
+        });
+      } catch (e) {
+        tr.note(`failure prompt failed: ${(e as Error).message}; stopping`);
+        return 'quit';
+      }
+    };
+
     for (const sel of selected) {
-      const results = await mapLimit(sel.hosts, concurrency, (h) => runHostStep(sel, h));
-      const failedHosts = sel.hosts.filter((_, i) => !results[i]).map((h) => h.alias);
-      if (failedHosts.length > 0) {
-        failedAt = { stepId: sel.step.id, hosts: failedHosts };
+      let hosts = sel.hosts;
+      let failed: HostRef[] = [];
+      for (let attempt = 1; ; attempt++) {
+        const results = await mapLimit(hosts, concurrency, (h) => runHostStep(sel, h));
+        failed = hosts.filter((_, i) => !results[i]);
+        if (failed.length === 0) break;
+        const decision = await decide(sel, failed, attempt);
+        tr.note(`step ${sel.step.id} failed on ${failed.map((h) => h.alias).join(', ')}: ${decision === 'quit' ? 'stopping' : decision}`);
+        if (decision === 'retry') {
+          counts.failed -= failed.length; // counted again if it fails again
+          hosts = failed;
+          continue;
+        }
+        if (decision === 'skip') {
+          const at = new Date().toISOString();
+          for (const h of failed) {
+            const rec = checkpoints.get(sel.step.id, h.alias);
+            checkpoints.set(sel.step.id, h.alias, {
+              status: 'skipped',
+              inputHash: rec?.inputHash ?? '',
+              finishedAt: at,
+              changed: rec?.changed ?? false,
+              runId,
+            });
+            emit({ type: 'step-skipped', stepId: sel.step.id, host: h.alias, reason: 'skipped after a failure (the next run tries it again)' });
+          }
+          checkpoints.save();
+          counts.failed -= failed.length;
+          skipped.push({ stepId: sel.step.id, hosts: failed.map((h) => h.alias) });
+          failed = [];
+        }
+        break;
+      }
+      if (failed.length > 0) {
+        failedAt = { stepId: sel.step.id, hosts: failed.map((h) => h.alias) };
         break;
       }
     }
@@ -400,7 +497,7 @@ export async function runRunbooks(opts: RunOptions): Promise<RunResult> {
     }
     const durationMs = Date.now() - started;
     emit({ type: 'run-finished', ok, ...counts, durationMs, transcriptPath: tr.path });
-    return { ok, runId, transcriptPath: tr.path, ...counts, failedAt, durationMs };
+    return { ok, runId, transcriptPath: tr.path, ...counts, failedAt, skipped, durationMs };
   } finally {
     transcript?.close();
     lock.release();

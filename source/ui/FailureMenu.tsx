@@ -8,7 +8,7 @@ import SelectInput from 'ink-select-input';
 import type { RunFailure } from './run-state.js';
 import { FailurePanel } from './FailurePanel.js';
 import { SelectIndicator, SelectItem } from './select.js';
-import { KeyHints } from './theme.js';
+import { KeyHints, useTheme } from './theme.js';
 
 export type FailureChoice = 'retry' | 'skip' | 'log' | 'quit';
 
@@ -23,9 +23,14 @@ export interface FailureMenuProps {
   failure: RunFailure;
   onChoice(choice: FailureChoice): void;
   isActive?: boolean;
+  /** What skipping this step risks (shown under the choices). */
+  skipRisk?: string;
+  /** Draw the failure panel above the menu (default true; off when the run view shows it already). */
+  panel?: boolean;
 }
 
-export function FailureMenu({ failure, onChoice, isActive = true }: FailureMenuProps) {
+export function FailureMenu({ failure, onChoice, isActive = true, skipRisk, panel = true }: FailureMenuProps) {
+  const t = useTheme();
   useInput(
     (input) => {
       const hit = CHOICES.find((c) => c.key === input.toLowerCase());
@@ -35,7 +40,7 @@ export function FailureMenu({ failure, onChoice, isActive = true }: FailureMenuP
   );
   return (
     <Box flexDirection="column">
-      <FailurePanel failure={failure} />
+      {panel && <FailurePanel failure={failure} />}
       <Text bold>What now?</Text>
       <SelectInput
         items={CHOICES.map((c) => ({ key: c.value, label: `${c.label} (${c.key})`, value: c.value }))}
@@ -44,6 +49,11 @@ export function FailureMenu({ failure, onChoice, isActive = true }: FailureMenuP
         itemComponent={SelectItem}
         onSelect={(item) => onChoice(item.value)}
       />
+      {skipRisk !== undefined && (
+        <Text color={t.c('yellow')} wrap="wrap">
+          {`Skipping risks: ${skipRisk}`}
+        </Text>
+      )}
       <KeyHints keys={[['↑/↓', 'move'], ['enter', 'choose'], ['r/s/l/q', 'shortcut']]} />
     </Box>
   );

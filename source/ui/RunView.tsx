@@ -125,6 +125,13 @@ export function StaticLine({ entry }: { entry: StaticEntry }) {
         </Text>
       );
     case 'skipped':
+      if (entry.afterFailure) {
+        return (
+          <Text color={t.c('yellow')}>
+            ↷ {what} skipped: {entry.reason}
+          </Text>
+        );
+      }
       return (
         <Text>
           <Text color={t.c('green')}>✓</Text> {what} unchanged

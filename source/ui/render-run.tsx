@@ -6,6 +6,8 @@
  */
 import { render } from 'ink';
 import type { EventSink } from '../engine/events.js';
+import type { FailureDecision, StepFailure } from '../engine/runner.js';
+import { createDecisionStore } from './decision-store.js';
 import { createPlainRenderer } from '../render/plain.js';
 import { LiveRun } from './LiveRun.js';
 import { createRunStore } from './run-store.js';
@@ -27,6 +29,8 @@ export interface RenderRunOptions {
   interactive?: boolean;
   /** Fixed spinner frame (tests). */
   spinnerFrame?: string;
+  /** Interactive only: offer the failure menu (needs keys from stdin); see RunRenderer.decide. */
+  prompt?: boolean;
 }
 
 export interface RunRenderer {
@@ -35,6 +39,8 @@ export interface RunRenderer {
   done(): Promise<void>;
   /** Which path was taken. */
   interactive: boolean;
+  /** Set when the failure menu is offered: pass as RunOptions.onFailure. */
+  decide?: (failure: StepFailure) => Promise<FailureDecision>;
 }
 
 function colorFor(out: Out, env: NodeJS.ProcessEnv): boolean {
@@ -52,9 +58,10 @@ export function renderRun(opts: RenderRunOptions): RunRenderer {
   }
 
   const store = createRunStore({ batchMs: 16 });
+  const decisions = opts.prompt ? createDecisionStore() : undefined;
   const instance = render(
     <ThemeProvider color={!noColor(opts.env)}>
-      <LiveRun store={store} spinnerFrame={opts.spinnerFrame} />
+      <LiveRun store={store} decisions={decisions} spinnerFrame={opts.spinnerFrame} />
     </ThemeProvider>,
     {
       stdout: opts.stdout as NodeJS.WriteStream,
@@ -65,13 +72,23 @@ export function renderRun(opts: RenderRunOptions): RunRenderer {
   );
   // Created before unmount: Ink resolves only a promise that already exists.
   const exited = instance.waitUntilExit();
+  // Ctrl-C (or any exit) while the failure menu is open must not leave the run waiting.
+  let gone = false;
+  void exited
+    .finally(() => {
+      gone = true;
+      decisions?.close();
+    })
+    .catch(() => undefined);
   let finished = false;
   return {
     sink: store.dispatch,
     interactive: true,
+    ...(decisions ? { decide: decisions.ask } : {}),
     async done() {
       if (finished) return exited.then(() => undefined);
       finished = true;
+      if (gone) return exited.then(() => undefined); // already unmounted (ctrl-c): nothing will render
       store.flush();
       // Let the view catch up with the last events (bounded, in case it never mounted).
       let timer: NodeJS.Timeout | undefined;

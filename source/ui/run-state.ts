@@ -77,6 +77,8 @@ export type StaticEntry =
       actions?: PlannedAction[];
       /** planned only: files whose content would change */
       diffs?: FileDiff[];
+      /** skipped only: it failed and the user chose to skip it */
+      afterFailure?: boolean;
     };
 
 export interface RunFailure {
@@ -237,7 +239,10 @@ export function reduceRun(state: RunState, event: EngineEvent): RunState {
     case 'step-started': {
       const got = getItem(state, event.stepId, event.host);
       const { command: _c, skipReason: _s, ...rest } = got.item;
-      return putItem(got.state, { ...rest, status: 'running' });
+      // A retry: the earlier failure of this step on this host is no longer the news.
+      const failures = got.state.failures.filter((f) => f.stepId !== event.stepId || f.host !== event.host);
+      const next = failures.length === got.state.failures.length ? got.state : { ...got.state, failures };
+      return putItem(next, { ...rest, status: 'running' });
     }
     case 'step-planned': {
       const got = getItem(state, event.stepId, event.host);
@@ -276,6 +281,11 @@ export function reduceRun(state: RunState, event: EngineEvent): RunState {
     }
     case 'step-skipped': {
       const got = getItem(state, event.stepId, event.host);
+      if (got.item.status === 'failed' && !state.dryRun) {
+        // Failed, then skipped by the user: the run goes on without it.
+        const failures = got.state.failures.filter((f) => f.stepId !== event.stepId || f.host !== event.host);
+        return finish({ ...got.state, failures }, { ...got.item, status: 'skipped', changed: false, reason: event.reason }, { afterFailure: true });
+      }
       if (isFinished(got.item)) return got.state; // a dry run's plan already said so
       const { command: _c, durationMs: _d, ...rest } = got.item;
       // In an apply run the step still verifies and then finishes; in a dry run this is the result.

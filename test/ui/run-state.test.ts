@@ -352,3 +352,30 @@ test('formatDuration', () => {
   assert.equal(formatDuration(1234), '1.2s');
   assert.equal(formatDuration(123_000), '2m 03s');
 });
+
+test('a retried step drops its failure panel; a failed step skipped by the user becomes a "skipped after a failure" line', () => {
+  const failed: EngineEvent = {
+    type: 'step-failed',
+    stepId: 'pg.config',
+    host: 'db_primary',
+    error: 'reload exited with code 1',
+    lastLines: [],
+    transcriptPath: T,
+    resumeCommand: RESUME,
+  };
+  const base = foldRun([started, { type: 'step-started', stepId: 'pg.config', host: 'db_primary' }, failed]);
+  assert.equal(base.failures.length, 1);
+  assert.equal(base.items['pg.config@db_primary']?.status, 'failed');
+
+  const retried = reduceRun(base, { type: 'step-started', stepId: 'pg.config', host: 'db_primary' });
+  assert.deepEqual(retried.failures, []);
+  assert.equal(retried.items['pg.config@db_primary']?.status, 'running');
+
+  const skipped = reduceRun(base, { type: 'step-skipped', stepId: 'pg.config', host: 'db_primary', reason: 'skipped after a failure' });
+  assert.deepEqual(skipped.failures, []);
+  assert.equal(skipped.items['pg.config@db_primary']?.status, 'skipped');
+  const last = skipped.static.at(-1);
+  assert.ok(last?.kind === 'item');
+  assert.deepEqual([last.status, last.reason, last.afterFailure], ['skipped', 'skipped after a failure', true]);
+  assert.equal(skipped.static.length, base.static.length + 1, 'the failed line stays, the skip is added after it');
+});

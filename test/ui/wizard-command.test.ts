@@ -7,8 +7,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
 import { main, type CliIO } from '../../source/cli.js';
-import { NO_TERMINAL } from '../../source/commands/wizard.js';
-import { listClusters } from '../../source/inventory/store.js';
+import { clusterToResume, NO_TERMINAL } from '../../source/commands/wizard.js';
+import { listClusters, saveCluster } from '../../source/inventory/store.js';
+import { CheckpointStore } from '../../source/engine/checkpoint.js';
+import { clusterDir } from '../../source/paths.js';
 
 const root = process.env.HA_SETUP_ROOT ?? fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -95,4 +97,51 @@ test('on a PTY with CI=true: no prompt, the one-line refusal, exit 2', { skip: !
   p.child.stdin.end();
   assert.equal(await p.exited, 2);
   assert.equal(p.text().trim(), NO_TERMINAL);
+});
+
+/** A saved two-host table whose last run failed at pg-standby.clone on db_standby. */
+function failedCluster(home: string): void {
+  const env = { HA_SETUP_HOME: home };
+  saveCluster(
+    { cluster: 'prod', topology: 'lb', partial: true, servers: { db_primary: '198.18.0.11', db_standby: '198.18.0.12', db_vip: '198.18.0.100' }, ssh: {}, options: {} },
+    env,
+  );
+  const store = new CheckpointStore(clusterDir('prod', env));
+  store.set('pg-standby.clone', 'db_standby', { status: 'failed', inputHash: 'x', finishedAt: '2026-11-22T00:41:07.000Z', changed: false, runId: 'r1' });
+  store.data.lastRun = { runId: 'r1', ok: false, finishedAt: '2026-11-22T00:41:08.000Z', failed: { stepId: 'pg-standby.clone', hosts: ['db_standby'] } };
+  store.save();
+}
+
+test('clusterToResume finds the saved cluster whose last run failed, and where', () => {
+  const home = mkdtempSync(join(tmpdir(), 'ha-wizard-resume-'));
+  try {
+    assert.equal(clusterToResume({ HA_SETUP_HOME: home }), undefined);
+    failedCluster(home);
+    const found = clusterToResume({ HA_SETUP_HOME: home });
+    assert.equal(found?.inventory.cluster, 'prod');
+    assert.deepEqual([found?.failure.stepId, found?.failure.hosts, found?.failure.at], ['pg-standby.clone', ['db_standby'], '2026-11-22T00:41:07.000Z']);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('on a PTY: `ha-setup` offers to resume the failed run first; Cancel goes on to the table wizard', { skip: !hasScript && 'util-linux `script` is not installed' }, async () => {
+  const home = mkdtempSync(join(tmpdir(), 'ha-wizard-pty-'));
+  try {
+    failedCluster(home);
+    const p = onPty(ptyEnv({ HA_SETUP_HOME: home }));
+    await p.waitFor('The last run of prod stopped at');
+    await p.waitFor('Resume at step pg-standby.clone (failed on db_standby at 2026-11-22 00:41 UTC)');
+    await p.waitFor('Start over (steps already done are re-checked, not redone)');
+    p.child.stdin.write('\u001b[B');
+    await p.waitFor('❯ Start over');
+    p.child.stdin.write('\u001b[B');
+    await p.waitFor('❯ Cancel');
+    p.child.stdin.write('\r');
+    await p.waitFor('Edit saved cluster prod');
+    p.child.stdin.write('\u001b');
+    assert.equal(await p.exited, 130);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 });
