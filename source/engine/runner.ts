@@ -431,7 +431,7 @@ export async function runRunbooks(opts: RunOptions): Promise<RunResult> {
       if (!apply || !opts.onFailure) return 'quit';
       const hosts = failed.map((h) => h.alias);
       const errs = Object.fromEntries(hosts.map((a) => [a, errors.get(a) ?? 'failed']));
-      const risk = (sel.step as Step<FactMap> & { skipRisk?: string }).skipRisk;
+      const risk = sel.step.skipRisk;
       try {
         return await opts.onFailure({
           stepId: sel.step.id,

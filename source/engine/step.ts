@@ -97,6 +97,8 @@ export interface Step<M extends FactMap = FactMap> {
   apply?: (plan: Plan, ctx: ExecContext, facts: FactValues<M>) => Promise<void>;
   /** Checks the real outcome on the server; throws with a one-line reason when wrong. */
   verify?: (ctx: ExecContext) => Promise<string | void>;
+  /** What skipping this step after a failure risks (shown by the failure menu). */
+  skipRisk?: string;
   /** Reverse the step where that is possible. */
   undo?: (ctx: ExecContext) => Promise<void>;
 }
