@@ -424,7 +424,9 @@ const enable = defineStep({
   async verify(ctx) {
     const r = await ctx.run('check the certificate chain (openssl verify)', sh`openssl verify -CAfile ${TLS.ca} ${TLS.cert}`, { sudo: true, check: false });
     if (r.code !== 0) throw new Error(`${ctx.host.alias}: ${TLS.cert} does not verify against ${TLS.ca}: ${(r.stdout + r.stderr).trim().split('\n').pop()}`);
-    return 'certificate chain verifies';
+    // Where clients get the CA file for sslmode=verify-full (the CA key stays on the jump host).
+    const fingerprint = new X509Certificate(caOf(ctx).certPem).fingerprint256;
+    return `certificate chain verifies; the CA file for clients (sslrootcert, sslmode=verify-full) is ${TLS.ca} on each DB node, SHA-256 fingerprint ${fingerprint}`;
   },
 });
 

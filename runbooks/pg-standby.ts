@@ -84,8 +84,10 @@ export function dataGuard(g: GuardInput): GuardVerdict {
   const same = peerSys !== null && pg.systemIdentifier === peerSys;
   const data = holdsData(pg);
   if (pg.running && pg.inRecovery === false) {
-    if (same) return refuse(`it runs as a primary of this same cluster (system identifier ${peerSys}): two primaries, or an old primary after a failover that may hold writes db_primary never received`, true);
-    if (data) return refuse(`it runs as a primary (not in recovery) and holds ${data}`, true);
+    // A live primary in the standby's place is most often the table's roles swapped: say so first.
+    const swapped = 'if the table has the roles swapped (this is your live primary), swap db_primary and db_standby in the server table';
+    if (same) return refuse(`it runs as a primary of this same cluster (system identifier ${peerSys}): two primaries, or an old primary after a failover that may hold writes db_primary never received; ${swapped}`, true);
+    if (data) return refuse(`it runs as a primary (not in recovery) and holds ${data}; ${swapped}`, true);
     return { ok: true, note: 'a freshly initialised cluster without user data: replaced by the clone' };
   }
   if (pg.running && pg.inRecovery === true) {

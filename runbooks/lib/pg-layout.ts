@@ -212,3 +212,11 @@ export function pollSql(version: number, port: number, sql: string, expected: st
     'echo "$out"',
   ].join('\n');
 }
+
+/**
+ * A script for either family, chosen on the host (/etc/debian_version): for verify(), which
+ * runs without facts. `fn` gets the layout of each family and returns that branch's script.
+ */
+export function perFamily(version: number, fn: (layout: PgLayout) => string): string {
+  return ['if [ -r /etc/debian_version ]; then', fn(pgLayout('debian', version)), 'else', fn(pgLayout('rhel', version)), 'fi'].join('\n');
+}

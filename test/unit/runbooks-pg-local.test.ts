@@ -9,13 +9,15 @@
  * - the peer fact's IDENTIFY_SYSTEM + SHOW work over a replication connection with the passfile;
  * - verify-full accepts the node under the DB VIP name with our CA, and refuses another name;
  * - pg_basebackup -R with the passfile writes no password into postgresql.auto.conf;
- * - the standby streams, and the guides' test passes (read-only error text, lag reported).
+ * - the standby streams, and the guides' test passes through pg-verify's verify() (its plans
+ *   empty): read-only error text, lag reported, the test table gone afterwards.
  * Paths the runbooks fix (socket directory, passfile) are pointed at the temporary directory.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createHostContext, tableOf } from '../../source/engine/context.js';
@@ -187,17 +189,6 @@ test('the runbooks against a real PostgreSQL 15 (two temporary clusters on loopb
     assert.equal(sf.walReceiver?.senderHost, '127.0.0.1');
     assert.equal(sf.systemIdentifier, pg.systemIdentifier);
 
-    // --- pg-verify: the guides' acceptance test, the steps' own scripts
-    const primaryFacts = { pg: facts(P, p1), resolve: {} };
-    const standbyRun = { pg: sf };
-    runPlan(plan('pg-verify.create', 'db_primary', primaryFacts), 'create');
-    runPlan(plan('pg-verify.seen', 'db_standby', { ...standbyRun, pg: { ...sf, livePort: p2 } }), 'seen');
-    runPlan(plan('pg-verify.drop', 'db_primary', primaryFacts), 'drop');
-    const ro = runPlan(plan('pg-verify.read-only', 'db_standby', { ...standbyRun, pg: { ...sf, livePort: p2 } }), 'read-only');
-    assert.match(ro, /refused as expected: .*cannot execute CREATE TABLE in a read-only transaction/);
-    const streaming = runPlan(plan('pg-verify.streaming', 'db_primary', primaryFacts), 'streaming');
-    assert.match(streaming, /^ha_127_0_0_1 127\.0\.0\.1 streaming async lag \d+ bytes [\d.]+ s$/m);
-
     // --- the steps' verify(): run through an ExecContext whose commands run here
     const exec = (alias: string, port: number): ExecContext => ({
       ...ctxOf(alias),
@@ -210,9 +201,41 @@ test('the runbooks against a real PostgreSQL 15 (two temporary clusters on loopb
       write: async () => undefined,
       log: () => undefined,
     });
+
+    // --- pg-verify: the plans are empty once both servers are ready; the guides' acceptance
+    // test runs in verify(), in the runner's order (create, seen, drop, read-only, streaming).
+    const primaryFacts = { pg: facts(P, p1) };
+    for (const [id, alias, f] of [
+      ['pg-verify.create', 'db_primary', primaryFacts],
+      ['pg-verify.seen', 'db_standby', { pg: sf }],
+      ['pg-verify.drop', 'db_primary', primaryFacts],
+      ['pg-verify.read-only', 'db_standby', { pg: sf }],
+      ['pg-verify.streaming', 'db_primary', primaryFacts],
+      ['pg-verify.tls', 'db_standby', { pg: sf }],
+    ] as const) {
+      const p = plan(id, alias, f);
+      assert.deepEqual(p.actions, [], `${id}: nothing to change`);
+      assert.match(p.reason ?? '', /^acceptance test, checked after this plan on every apply/);
+    }
+    assert.equal(await stepOf('pg-verify.create').verify!(exec('db_primary', p1)), 'created ha_setup_replication_test on db_primary');
+    assert.match(String(await stepOf('pg-verify.seen').verify!(exec('db_standby', p2))), /^ha_setup_replication_test appeared on db_standby after [\d.]+ s$/);
+    assert.equal(await stepOf('pg-verify.drop').verify!(exec('db_primary', p1)), 'dropped ha_setup_replication_test on db_primary');
+    assert.match(String(await stepOf('pg-verify.read-only').verify!(exec('db_standby', p2))), /^CREATE TABLE refused on db_standby: cannot execute CREATE TABLE in a read-only transaction$/);
+    assert.match(String(await stepOf('pg-verify.streaming').verify!(exec('db_primary', p1))), /^pg_stat_replication: ha_127_0_0_1 127\.0\.0\.1 streaming async lag \d+ bytes [\d.]+ s$/);
+    assert.equal(await stepOf('pg-verify.tls').verify!(exec('db_standby', p1)), 'db_primary (127.0.0.1) accepts verify-full TLS under the name 127.0.0.100');
+    // The test table is gone from both servers afterwards.
+    for (const port of [p1, p2]) {
+      assert.equal(ok(as(`${BIN}/psql -X -At -h ${dir} -p ${port} -d postgres -c "select to_regclass('public.ha_setup_replication_test') is null"`), 'table gone').trim(), 't');
+    }
+    // Pointed at a writable server, the read-only check fails, naming why.
+    await assert.rejects(stepOf('pg-verify.read-only').verify!(exec('db_standby', p1)), /CREATE TABLE succeeded on the standby: it is not read-only/);
+
     assert.match(String(await stepOf('pg-primary.settings').verify!(exec('db_primary', p1))), /settings in effect from ha-setup\.conf/);
     assert.equal(await stepOf('pg-standby.clone').verify!(exec('db_standby', p2)), 'streaming from db_primary (127.0.0.1)');
-    assert.equal(await (pgSslRunbook.steps.find((x) => x.id === 'pg-ssl.enable')!).verify!(exec('db_primary', p1)), 'certificate chain verifies');
+    assert.equal(
+      await (pgSslRunbook.steps.find((x) => x.id === 'pg-ssl.enable')!).verify!(exec('db_primary', p1)),
+      `certificate chain verifies; the CA file for clients (sslrootcert, sslmode=verify-full) is /etc/ha-setup/pg-tls/ca.crt on each DB node, SHA-256 fingerprint ${new X509Certificate(clusterCa(secret('postgres.tls-ca-seed').reveal(), 'local').certPem).fingerprint256}`,
+    );
     // An override read after ha-setup.conf is caught by verify().
     writeFileSync(`${P.dropInDir}/zz-test.conf`, `${readFileSync(`${P.dropInDir}/zz-test.conf`, 'utf8')}wal_keep_size = '64MB'\n`);
     ok(as(`${BIN}/pg_ctl -D ${P.dataDir} reload >/dev/null`), 'reload');

@@ -4,6 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
 import { ALLOW_DATA_WIPE, dataWipeOverride, pgOptions, withDataWipeOverride } from '../../runbooks/lib/options.js';
 import {
@@ -19,9 +20,10 @@ import {
   sslSettings,
   type LiveSetting,
 } from '../../runbooks/lib/pg-settings.js';
-import { pgLayout, renderAsset, slotName } from '../../runbooks/lib/pg-layout.js';
+import { perFamily, pgLayout, renderAsset, slotName } from '../../runbooks/lib/pg-layout.js';
 import { BEGIN, END, hbaLines, passwordProblem, publicMayConnect, richRuleKey, scramKeysMd5, withManagedBlock } from '../../runbooks/pg-users.js';
 import { pgpassField } from '../../runbooks/pg-standby.js';
+import { readOnlyScript, streamingSql, tlsCheckScript } from '../../runbooks/pg-verify.js';
 import { createHostContext, tableOf } from '../../source/engine/context.js';
 import { Secret } from '../../source/engine/shell.js';
 
@@ -236,4 +238,27 @@ test('small helpers: PUBLIC CONNECT in an ACL, rich rule keys, .pgpass escaping,
   assert.deepEqual([d.dataDir, d.confFile, d.dropInDir, d.unit, d.binDir], ['/var/lib/postgresql/15/main', '/etc/postgresql/15/main/postgresql.conf', '/etc/postgresql/15/main/conf.d', 'postgresql@15-main', '/usr/lib/postgresql/15/bin']);
   const r = pgLayout('rhel', 16);
   assert.deepEqual([r.dataDir, r.confFile, r.dropInDir, r.unit, r.binDir, r.setupCommand], ['/var/lib/pgsql/16/data', '/var/lib/pgsql/16/data/postgresql.conf', '/var/lib/pgsql/16/data/conf.d', 'postgresql-16', '/usr/pgsql-16/bin', '/usr/pgsql-16/bin/postgresql-16-setup']);
+});
+
+test("pg-verify's checks: the standby found by address and application_name; verify-full under the VIP name, host names resolved on the node", () => {
+  const byIp = streamingSql(['198.18.0.12'], 'ha_198_18_0_12');
+  assert.match(byIp, /from pg_stat_replication where state = 'streaming' and \(application_name = 'ha_198_18_0_12' or host\(client_addr\) in \('198\.18\.0\.12'\)\);$/);
+  // A host name in the table: the application_name ha-setup gave the standby's connection.
+  assert.match(streamingSql([], 'ha_db2_example_com'), /and \(application_name = 'ha_db2_example_com'\);$/);
+  const d = pgLayout('debian', 15);
+  const ip = tlsCheckScript(d, '198.18.0.100', '198.18.0.11', 5432);
+  assert.equal(
+    ip,
+    "peer_ip=198.18.0.11\n(cd / && runuser -u postgres -- /usr/lib/postgresql/15/bin/psql -X -At -w -d 'host=198.18.0.100 hostaddr='\"$peer_ip\"' port=5432 user=replicator dbname=replication replication=true passfile=/var/lib/postgresql/.pgpass-ha-setup sslmode=verify-full sslrootcert=/etc/ha-setup/pg-tls/ca.crt connect_timeout=5' -c IDENTIFY_SYSTEM)",
+  );
+  assert.match(tlsCheckScript(d, 'db-vip.example.com', 'db1.example.com', 5432), /^peer_ip=\$\(getent ahosts db1\.example\.com \|/);
+  assert.throws(() => tlsCheckScript(d, "x' y", '198.18.0.11', 5432), /neither an IP address nor a host name/);
+  // verify() picks the family on the host: both branches (heredocs inside if/else) are valid bash.
+  for (const v of [10, 16]) {
+    for (const script of [perFamily(v, (l) => readOnlyScript(l, v, 5432)), perFamily(v, (l) => tlsCheckScript(l, 'db-vip.example.com', 'db1.example.com', 5432))]) {
+      assert.match(script, /^if \[ -r \/etc\/debian_version \]; then\n[\s\S]*\/usr\/lib\/postgresql\/[\s\S]*\nelse\n[\s\S]*\/usr\/pgsql-[\s\S]*\nfi$/);
+      const r = spawnSync('bash', ['-n'], { input: `set -euo pipefail\n${script}`, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    }
+  }
 });
