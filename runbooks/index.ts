@@ -1,8 +1,14 @@
 /**
  * Every runbook, in the order `apply` runs them by default. Add new runbooks here.
+ * ON_DEMAND runbooks (uninstall) never run by default: only by name or their own command.
  */
 import type { Runbook } from '../source/engine/step.js';
 import { factsRunbook } from './facts.js';
+import { nfsRunbook } from './nfs.js';
+import { haproxyRunbook } from './haproxy.js';
+import { dbRoutingRunbook } from './db-routing.js';
+import { appScaleRunbook } from './app-scale.js';
+import { uninstallRunbook } from './uninstall.js';
 import { osPrepRunbook } from './os-prep.js';
 import { pgPrimaryRunbook } from './pg-primary.js';
 import { pgSslRunbook } from './pg-ssl.js';
@@ -18,11 +24,19 @@ export const RUNBOOKS: Runbook[] = [
   pgUsersRunbook,
   pgStandbyRunbook,
   pgVerifyRunbook,
+  nfsRunbook,
+  haproxyRunbook,
+  dbRoutingRunbook,
+  appScaleRunbook,
 ];
+
+/** Runbooks that run only when asked for by name (ha-setup uninstall, apply --runbook uninstall). */
+export const ON_DEMAND: Runbook[] = [uninstallRunbook];
 
 /** The runbook with this id; the error lists the known ids. */
 export function findRunbook(id: string): Runbook {
-  const rb = RUNBOOKS.find((r) => r.id === id);
-  if (!rb) throw new Error(`unknown runbook "${id}" (known: ${RUNBOOKS.map((r) => r.id).join(', ')})`);
+  const all = [...RUNBOOKS, ...ON_DEMAND];
+  const rb = all.find((r) => r.id === id);
+  if (!rb) throw new Error(`unknown runbook "${id}" (known: ${all.map((r) => r.id).join(', ')})`);
   return rb;
 }

@@ -35,8 +35,10 @@ export interface GlobalFlags {
   topology?: string;
   out?: string;
   force?: boolean;
-  'purge-data'?: boolean;
+  'purge-data'?: string;
   'allow-data-wipe'?: string;
+  /** drill: the fault to inject (stop-postgres, stop-keepalived, cut-link, freeze, reboot). */
+  fault?: string;
   help?: boolean;
   version?: boolean;
 }
@@ -50,6 +52,11 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   apply: { summary: 'Run runbooks (--runbook NAME, repeatable; default: all in order)', load: () => import('./commands/apply.js') },
   status: { summary: 'Health of the cluster and the last run (--json)', load: () => import('./commands/status.js') },
   runbooks: { summary: 'List the runbooks and their steps', load: () => import('./commands/runbooks.js') },
+  nfs: { summary: "The guides' NFS helper on this server: nfs server <app ip>... | nfs client <nfs vip> (plan; --yes applies)", load: () => import('./commands/nfs.js') },
+  uninstall: {
+    summary: 'Undo what ha-setup set up: unmount the share, stop services, restore config files (data kept)',
+    load: () => import('./commands/uninstall.js'),
+  },
   lab: { summary: 'Local rehearsal servers: lab up [--hosts N|--topology lb|k8s], lab down, lab status, lab fault', load: () => import('./commands/lab.js') },
 };
 
@@ -70,8 +77,9 @@ const FLAGS = {
   topology: { type: 'string' },
   out: { type: 'string', short: 'o' },
   force: { type: 'boolean' },
-  'purge-data': { type: 'boolean' },
+  'purge-data': { type: 'string' },
   'allow-data-wipe': { type: 'string' },
+  fault: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const satisfies ParseArgsConfig['options'];
@@ -106,6 +114,8 @@ Flags:
       --ssh-config FILE       ssh config file (default ~/.ssh/config)
   -i, --identity FILE         SSH private key
   -u, --user NAME             SSH login user (default: from ssh config, else root)
+      --purge-data CLUSTER    uninstall: also delete the database and NFS data directories; type
+                              the cluster's name to confirm
       --allow-data-wipe HOST  let the standby step empty HOST's data directory although the
                               data guard found data there; type the standby's host name
   -h, --help                  this help

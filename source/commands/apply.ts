@@ -6,13 +6,25 @@
  * resumes there. On a terminal a failed step opens Retry / Skip / Show full log / Quit.
  */
 import type { CliIO, CommandArgs } from '../cli.js';
+import type { Runbook } from '../engine/step.js';
+import type { Inventory } from '../inventory/types.js';
 import { lastFailure } from '../ui/last-failure.js';
 import { askYesNo } from './prompt.js';
 import { chooseRunbooks, loadTable, resumeDecision, runSession } from './session.js';
 
 export async function run(args: CommandArgs, io: CliIO): Promise<number> {
   const inventory = await loadTable(args, io);
-  const runbooks = chooseRunbooks(args);
+  return applyFlow(args, io, inventory, chooseRunbooks(args));
+}
+
+/** Plan, ask once (unless --yes), apply: what apply and uninstall share. */
+export async function applyFlow(
+  args: CommandArgs,
+  io: CliIO,
+  inventory: Inventory,
+  runbooks: Runbook[],
+  verb = 'Apply',
+): Promise<number> {
   if (args.values['dry-run']) {
     const { result } = await runSession('plan', args, io, inventory, runbooks);
     return result.ok ? 0 : 1;
@@ -31,7 +43,7 @@ export async function run(args: CommandArgs, io: CliIO): Promise<number> {
       io.stdout.write('Nothing to change: every step is already done.\n');
       return 0;
     }
-    const go = await askYesNo(io, `Apply ${planned.result.changed} change(s) to ${inventory.cluster}?`, '--yes');
+    const go = await askYesNo(io, `${verb} ${planned.result.changed} change(s) to ${inventory.cluster}?`, '--yes');
     if (!go) {
       io.stderr.write('Not applied.\n');
       return 1;

@@ -224,8 +224,11 @@ function containerInit(nspawn: number): number | undefined {
 export async function waitSsh(layout: LabLayout, spec: HostSpec, timeoutMs: number): Promise<void> {
   const started = Date.now();
   const dir = hostDir(layout, spec.name);
+  // Ready = sshd answers and the first-boot PostgreSQL identity (ha-lab-pg-identity.service)
+  // is done: a runbook started earlier would race its pg_createcluster.
+  const pgIdentityDone = join(dir, 'upper', 'var', 'lib', 'ha-lab', 'pg-identity-done');
   for (;;) {
-    if (await sshBanner(spec.address, 1000)) return;
+    if (existsSync(pgIdentityDone) && (await sshBanner(spec.address, 1000))) return;
     const exited = Date.now() - started > 3000 && !hostProcesses(layout, spec.name).launcher;
     if (exited || Date.now() - started > timeoutMs) {
       const tail = logTail(join(dir, 'launcher.log'), 5);
