@@ -8,7 +8,7 @@ import { Redactor } from '../../source/engine/redact.js';
 import { Secret } from '../../source/engine/shell.js';
 import type { EngineEvent } from '../../source/engine/events.js';
 import { clusterMarkerStep, describeHost, diskFact, factsRunbook, formatFree, MARKER_PATH, timeSyncFact } from '../../runbooks/facts.js';
-import { findRunbook, RUNBOOKS } from '../../runbooks/index.js';
+import { findRunbook, ON_DEMAND, RUNBOOKS } from '../../runbooks/index.js';
 import { FakePool, FakeTransport, fakeInventory, tempHome } from '../helpers/fake-transport.js';
 
 /** Real bash for the read-only facts; the one command that would touch this machine's /etc is answered by the fake. */
@@ -150,7 +150,11 @@ test('the runbook registry', () => {
   assert.equal(RUNBOOKS[0], factsRunbook);
   assert.deepEqual(factsRunbook.steps.map((s) => s.id), ['os-facts', 'cluster-marker']);
   assert.equal(findRunbook('facts'), factsRunbook);
-  assert.throws(() => findRunbook('postgress'), {
-    message: 'unknown runbook "postgress" (known: facts, os-prep, pg-primary, pg-ssl, pg-users, pg-standby, pg-verify)',
-  });
+  // The error lists every runbook that can be named: the default ones, then the on-demand ones.
+  const known = [...RUNBOOKS, ...ON_DEMAND].map((r) => r.id);
+  assert.ok(known.includes('pg-standby') && known.includes('uninstall'));
+  assert.throws(() => findRunbook('postgress'), { message: `unknown runbook "postgress" (known: ${known.join(', ')})` });
+  // Uninstall can be named but never runs by default.
+  assert.equal(findRunbook('uninstall').id, 'uninstall');
+  assert.ok(!RUNBOOKS.some((r) => r.id === 'uninstall'));
 });
