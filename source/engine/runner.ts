@@ -124,7 +124,7 @@ export function selectSteps(
   table: Table,
   options: Record<string, unknown>,
   cluster: string,
-  filter: { onlySteps?: string[]; fromStep?: string } = {},
+  filter: { onlySteps?: string[]; fromStep?: string; partial?: boolean; onLeftOut?: (line: string) => void } = {},
 ): Selected[] {
   const all: { runbook: Runbook; step: Step<FactMap> }[] = [];
   const seen = new Map<string, string>();
@@ -148,8 +148,16 @@ export function selectSteps(
     filter.onlySteps.forEach((id) => known(id, 'only steps'));
     chosen = chosen.filter((s) => filter.onlySteps!.includes(s.step.id));
   }
-  return chosen.map(({ runbook, step }) => {
+  const selected: Selected[] = [];
+  for (const { runbook, step } of chosen) {
     const aliases = step.targets({ hosts: table.hosts, options });
+    // A partial table (Inventory.partial) lists only some roles on purpose: a step that needs a
+    // server the table does not have is left out, and said so, instead of stopping the run.
+    const missing = aliases.filter((a) => !table.hosts[a] && table.addresses[a] === undefined);
+    if (filter.partial && missing.length > 0) {
+      filter.onLeftOut?.(`left out step ${step.id} (runbook ${runbook.id}): the partial table has no ${missing.join(', ')}`);
+      continue;
+    }
     const hosts = aliases.map((alias) => {
       const h = table.hosts[alias];
       if (h) return h;
@@ -158,8 +166,9 @@ export function selectSteps(
       }
       throw new Error(`step ${step.id} (runbook ${runbook.id}) needs server "${alias}", which is not in the server table of cluster ${cluster}; add ${alias} to servers:`);
     });
-    return { runbook, step, hosts: [...new Map(hosts.map((h) => [h.alias, h])).values()] };
-  });
+    selected.push({ runbook, step, hosts: [...new Map(hosts.map((h) => [h.alias, h])).values()] });
+  }
+  return selected;
 }
 
 function redactAction(a: Action, red: (s: string) => string): Action {
@@ -180,7 +189,9 @@ export async function runRunbooks(opts: RunOptions): Promise<RunResult> {
   const dir = clusterDir(inv.cluster, env);
   const table = tableOf(inv);
   const options = contextOptions(inv);
-  const selected = selectSteps(opts.runbooks, table, options, inv.cluster, opts);
+  const leftOut: string[] = [];
+  const partial = { partial: inv.partial === true, onLeftOut: (line: string) => leftOut.push(line) };
+  const selected = selectSteps(opts.runbooks, table, options, inv.cluster, { ...opts, ...partial });
   const apply = opts.mode === 'apply';
   const command = opts.command ?? `ha-setup ${opts.mode}`;
   const concurrency = opts.concurrency ?? 8;
@@ -193,6 +204,7 @@ export async function runRunbooks(opts: RunOptions): Promise<RunResult> {
     opts.note?.(line);
   };
   const lock = acquireLock(dir, { cluster: inv.cluster, command, note });
+  for (const line of leftOut) note(line);
   let transcript: Transcript | undefined;
   try {
     const secrets = new SecretStore(dir).check();
@@ -211,7 +223,7 @@ export async function runRunbooks(opts: RunOptions): Promise<RunResult> {
 
     // Re-open: a done checkpoint whose inputs changed, and every later step on that host.
     const checkpoints = new CheckpointStore(dir);
-    const allSteps = selectSteps(opts.runbooks, table, options, inv.cluster);
+    const allSteps = selectSteps(opts.runbooks, table, options, inv.cluster, { partial: inv.partial === true });
     const reopenedHosts = new Set<string>();
     let reopenedAny = false;
     for (const { step, hosts } of allSteps) {

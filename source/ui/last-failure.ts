@@ -83,7 +83,7 @@ export function lastFailure(inventory: Inventory, runbooks: Runbook[], env: Node
   if (!killed) return null;
   let selected;
   try {
-    selected = selectSteps(runbooks, tableOf(inventory), contextOptions(inventory), inventory.cluster);
+    selected = selectSteps(runbooks, tableOf(inventory), contextOptions(inventory), inventory.cluster, { partial: inventory.partial === true });
   } catch {
     return null; // the table no longer fits the runbooks: apply reports that itself
   }

@@ -18,7 +18,7 @@ export async function settle(): Promise<void> {
 }
 
 /** Poll until `check` passes (returns truthy / does not throw), or fail with the last frame. */
-export async function waitFor<T>(check: () => T, describe: () => string, timeoutMs = 3000): Promise<T> {
+export async function waitFor<T>(check: () => T, describe: () => string, timeoutMs = 10_000): Promise<T> {
   const start = Date.now();
   let lastError: unknown;
   for (;;) {

@@ -308,3 +308,20 @@ test('the transcript: 0600 in a 0700 dir, header, scripts, prefixed output, exit
   assert.ok(!text.includes('TOKEN=abc'));
   assert.match(text, /\[h1\] greet done \(changed\)\n/);
 });
+
+test('a partial table leaves out the steps whose servers it does not list, and says so', async () => {
+  const { env } = tempHome();
+  const pool = new FakePool();
+  const primary = defineStep({ id: 'primary', title: 'Primary', targets: () => ['db_primary'], facts: { f: echoFact('p') }, plan: () => done('primary ok') });
+  const nfs = defineStep({ id: 'nfs', title: 'NFS', targets: () => ['nfs_primary', 'nfs_standby'], facts: {}, plan: () => done('x') });
+  const { events, sink } = collect();
+  const notes: string[] = [];
+  const inventory = { ...fakeInventory({ db_primary: '198.18.0.11' }), partial: true };
+  const res = await runRunbooks(
+    baseOpts({ runbooks: [{ id: 'rb', title: '', description: '', steps: [primary, nfs] }], inventory, transport: pool.transport, events: sink, env, note: (l: string) => notes.push(l) }),
+  );
+  assert.equal(res.ok, true);
+  const started = events.filter((e) => e.type === 'step-started').map((e) => (e.type === 'step-started' ? e.stepId : ''));
+  assert.deepEqual(started, ['primary']);
+  assert.deepEqual(notes, ['left out step nfs (runbook rb): the partial table has no nfs_primary, nfs_standby']);
+});
