@@ -23,8 +23,8 @@ export interface Inventory {
   cluster: string;
   topology: Topology;
   /** The table lists only some roles on purpose (a staged rollout, a two-host lab): the
-   *  completeness check is skipped, and a runbook whose step targets a missing role stops
-   *  before anything runs, naming the role. Every other rule still applies. */
+   *  completeness check is skipped, and a step that targets a role the table does not list is
+   *  left out of the run with a note naming the role. Every other rule still applies. */
   partial?: boolean;
   /** Alias -> IP or hostname. Aliases: db_primary, db_standby, db_vip, nfs_primary,
    *  nfs_standby, nfs_vip, app1..appN, lb (topology lb) or k8s_master (topology k8s). */
