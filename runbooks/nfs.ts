@@ -14,7 +14,7 @@
  * new active's first push: rsync keeps them under /var/lib/ha-setup/nfs-replaced/<date>.
  */
 import { heredoc, sh } from '../source/engine/shell.js';
-import { defineStep, done, type Action, type ExecContext, type HostContext, type HostRef, type Plan, type Runbook } from '../source/engine/step.js';
+import { defineStep, done, type Action, type ExecContext, type HostContext, type HostRef, type Plan, type Runbook, type Step } from '../source/engine/step.js';
 import { osFact, type OsInfo } from './lib/host-facts.js';
 import { NFS_PATHS, REPLICATION_TIMER, nfsClientFact, nfsServerFact, type NfsClientFacts, type NfsServerFacts } from './lib/nfs-facts.js';
 import { keyComment, replicationPublicKey, replicationSecret } from './lib/nfs-key.js';
@@ -39,7 +39,7 @@ import {
   withAuthorizedLine,
 } from './lib/nfs-render.js';
 
-type Targets = { hosts: Record<string, HostRef | undefined>; options: Record<string, unknown> };
+type Targets = Parameters<Step['targets']>[0];
 
 /** The NFS nodes of the table (a partial table may have only nfs_primary; with none, the runner names them missing). */
 const nfsNodes = ({ hosts }: Targets): string[] => {
@@ -48,7 +48,10 @@ const nfsNodes = ({ hosts }: Targets): string[] => {
 };
 /** Replication needs the pair: with only nfs_primary in a (partial) table there is nothing to do. */
 const nfsPair = ({ hosts }: Targets): string[] => (NFS_NODES.every((a) => hosts[a]) ? [...NFS_NODES] : []);
-const appTargets = ({ hosts, options }: Targets): string[] => (nfsOptions(options).mountClients ? appHosts(hosts).map((h) => h.alias) : []);
+/** The app servers mount the share when the table has the NFS VIP (a partial table with only the
+ *  database pair leaves the NFS side out) and options.nfs.mountClients is not false. */
+const appTargets = ({ hosts, options, addresses }: Targets): string[] =>
+  nfsOptions(options).mountClients && (!addresses || addresses.nfs_vip !== undefined) ? appHosts(hosts).map((h) => h.alias) : [];
 
 const UMASK = 'umask 0022';
 

@@ -42,14 +42,18 @@ class Handler(BaseHTTPRequestHandler):
         state = pg_state(self.server.args)
         code = 200 if state == 'primary' else 503
         text = ('%s\n' % state).encode()
-        self.send_response(code)
-        self.send_header('Content-Type', 'text/plain')
-        self.send_header('Content-Length', str(len(text)))
-        self.send_header('Connection', 'close')
-        self.end_headers()
-        if body:
-            self.wfile.write(text)
+        # The decision is logged first: HAProxy may close the connection once it has the status.
         print('check from %s: %s -> %d' % (self.client_address[0], state, code), flush=True)
+        try:
+            self.send_response(code)
+            self.send_header('Content-Type', 'text/plain')
+            self.send_header('Content-Length', str(len(text)))
+            self.send_header('Connection', 'close')
+            self.end_headers()
+            if body:
+                self.wfile.write(text)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the checker already had its answer
 
     def do_GET(self):
         self.answer()
@@ -67,6 +71,10 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingMixIn, HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # One line instead of a traceback per misbehaving client.
+        print('client %s: %s' % (client_address[0], sys.exc_info()[1]), flush=True)
 
 
 def main():

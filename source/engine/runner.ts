@@ -150,7 +150,7 @@ export function selectSteps(
   }
   const selected: Selected[] = [];
   for (const { runbook, step } of chosen) {
-    const aliases = step.targets({ hosts: table.hosts, options });
+    const aliases = step.targets({ hosts: table.hosts, options, addresses: table.addresses });
     // A partial table (Inventory.partial) lists only some roles on purpose: a step that needs a
     // server the table does not have is left out, and said so, instead of stopping the run.
     const missing = aliases.filter((a) => !table.hosts[a] && table.addresses[a] === undefined);

@@ -86,7 +86,12 @@ export interface Step<M extends FactMap = FactMap> {
   id: string;
   title: string;
   /** Aliases of the table this step runs on (missing aliases are an error at plan time). */
-  targets: (ctx: { hosts: Record<string, HostRef | undefined>; options: Record<string, unknown> }) => string[];
+  targets: (ctx: {
+    hosts: Record<string, HostRef | undefined>;
+    options: Record<string, unknown>;
+    /** Every alias of the table, VIPs included (the runner always passes it). */
+    addresses?: Record<string, string | undefined>;
+  }) => string[];
   /** The facts it reads, gathered (read-only) before plan(). May depend on the host. */
   facts: M | ((ctx: HostContext) => M);
   /** The table/option values it depends on: a change re-opens a finished checkpoint. */
