@@ -248,7 +248,9 @@ test('roles swapped in the table: apply stops, says why, and the primary keeps i
   assert.match(r.stdout, /\[db_primary\] ✗ pg-primary\.roles-check: db_primary \(198\.18\.0\.12\) is in recovery, i\.e\. a standby: if a failover swapped the roles, swap db_primary and db_standby in the server table/);
   assert.match(
     r.stdout,
-    /\[db_standby\] ✗ pg-primary\.roles-check: refusing to empty \/var\/lib\/postgresql\/15\/main on db_standby \(198\.18\.0\.11, host name db-primary\): it runs as a primary \(not in recovery\) and holds user databases lunadirectordb; if the table has the roles swapped/,
+    // Either proof that .11 is the live primary stops it: it holds the DB VIP (once keepalived
+    // runs), or it runs as a primary holding the app's database.
+    /\[db_standby\] ✗ pg-primary\.roles-check: refusing to empty \/var\/lib\/postgresql\/15\/main on db_standby \(198\.18\.0\.11, host name db-primary\): it (runs as a primary \(not in recovery\) and holds user databases lunadirectordb; if the table has the roles swapped|holds the DB VIP 198\.18\.0\.100, so it is the cluster's current primary \(roles swapped\?\))/,
   );
   assert.match(r.stdout, /FAILED after/);
 
