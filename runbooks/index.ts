@@ -4,6 +4,7 @@
  */
 import type { Runbook } from '../source/engine/step.js';
 import { factsRunbook } from './facts.js';
+import { keepalivedRunbook } from './keepalived.js';
 import { nfsRunbook } from './nfs.js';
 import { haproxyRunbook } from './haproxy.js';
 import { dbRoutingRunbook } from './db-routing.js';
@@ -24,6 +25,7 @@ export const RUNBOOKS: Runbook[] = [
   pgUsersRunbook,
   pgStandbyRunbook,
   pgVerifyRunbook,
+  keepalivedRunbook,
   nfsRunbook,
   haproxyRunbook,
   dbRoutingRunbook,

@@ -58,6 +58,8 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     load: () => import('./commands/uninstall.js'),
   },
   lab: { summary: 'Local rehearsal servers: lab up [--hosts N|--topology lb|k8s], lab down, lab status, lab fault', load: () => import('./commands/lab.js') },
+  drill: { summary: 'Break the DB primary on purpose and measure the failover: drill db [--fault KIND] (VIP move, RTO, RPO)', load: () => import('./commands/drill.js') },
+  rejoin: { summary: 'After a failover: the old DB primary becomes a standby of the new one (rejoin db; pg_rewind)', load: () => import('./commands/rejoin.js') },
 };
 
 const FLAGS = {
@@ -118,6 +120,7 @@ Flags:
                               the cluster's name to confirm
       --allow-data-wipe HOST  let the standby step empty HOST's data directory although the
                               data guard found data there; type the standby's host name
+      --fault KIND            drill: stop-postgres, stop-keepalived, cut-link, freeze, reboot
   -h, --help                  this help
   -v, --version               the version
 
