@@ -4,8 +4,6 @@
 #
 #   pg-ha check          vrrp_script chk_pg_health (weight 0: failing puts the instance in FAULT,
 #                        which hands the VIP to the peer)
-#   pg-ha role-primary   vrrp_script chk_pg_primary (weight 2, larger than the priority gap of 1:
-#                        a writable primary outranks a standby in every election)
 #   pg-ha notify STATE   notify_master | notify_backup | notify_fault | notify_stop |
 #                        notify_master_rx_lower_pri (STATE master-rx-lower-pri)
 #   pg-ha may-start      ExecStartPre of the PostgreSQL unit: a fenced node starts only as a standby
@@ -27,9 +25,11 @@
 # - notify fault fences a primary whose VIP interface lost its link (the peer takes over), and
 #   marks a node whose PostgreSQL is down as fenced when the peer is a standby that takes over;
 #   notify stop fences a primary when the peer is a reachable standby that will take over.
-# - The generation file (track_file, weight 2) holds the primary's timeline: between two writable
-#   primaries (a frozen old primary that thaws, a cut link that heals) the newer timeline has
-#   the higher priority, so the returning old primary never takes the VIP back.
+# - The generation file (track_file, weight 2) holds the timeline on a writable primary and 0
+#   otherwise: a primary outranks a standby (2 x timeline >= 2 > the priority gap of 1), and
+#   between two writable primaries (a frozen old primary that thaws, a cut link that heals) the
+#   newer timeline has the higher priority, so the returning old primary never takes the VIP
+#   back. keepalived watches the file, so this holds from the moment promote writes it.
 # - With synchronous replication, a promoted standby stops waiting for a standby that is gone
 #   (ALTER SYSTEM synchronous_standby_names = ''); `ha-setup rejoin db` resets it.
 set -u
@@ -48,7 +48,7 @@ RUN=${HA_RUN_DIR:-/run/ha-setup-keepalived}
 LIB=${HA_LIB_DIR:-/var/lib/ha-setup/keepalived}
 GEN=$LIB/pg-generation
 FENCE=$LIB/pg-fenced
-# 151 + 2 + 2 x 50 = 253: the priority stays below keepalived's ceiling of 254.
+# 151 + 2 x 50 = 251: the priority stays below keepalived's ceiling of 254.
 MAX_GENERATION=50
 mkdir -p "$RUN" "$LIB" 2>/dev/null
 
@@ -137,8 +137,6 @@ set_generation() {
   log "generation ${cur:-none} -> $want (keepalived priority +$((2 * want)))"
 }
 
-set_role() { [ "$(cat "$RUN/role" 2>/dev/null)" = "$1" ] || echo "$1" >"$RUN/role"; }
-
 stop_postgres() {
   if [ -d "$SYSTEMD_DIR" ]; then timeout 120 systemctl stop "$HA_UNIT"; fi
   if postmaster_alive; then as_pg timeout 120 "$HA_BINDIR/pg_ctl" -D "$HA_DATADIR" -m fast -w stop >/dev/null 2>&1; fi
@@ -149,7 +147,6 @@ stop_postgres() {
 mark_fenced() {
   printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" >"$FENCE"
   set_generation 0
-  set_role other
 }
 
 # Stops the local PostgreSQL and keeps it from starting again as a primary.
@@ -195,7 +192,6 @@ cmd_check() {
   case $st in standby) ;; *) rm -f "$RUN/readonly" ;; esac
   case $st in
     down)
-      set_role other
       if [ -f "$FENCE" ]; then report "fenced, PostgreSQL stopped" 1; fi
       # `systemctl restart` (a runbook applying a setting) is not a failure: no failover for it.
       if restart_under_way; then report "PostgreSQL is being restarted by systemd: tolerated" 0; fi
@@ -208,7 +204,6 @@ cmd_check() {
       report "PostgreSQL did not answer once (${st#unknown }): tolerated" 0
       ;;
     standby)
-      set_role other
       set_generation 0
       if [ -f "$FENCE" ]; then
         rm -f "$FENCE"
@@ -231,7 +226,6 @@ cmd_check() {
       if [ -f "$FENCE" ]; then
         # Being stopped by a fence, or started around it (pg_ctl): it must not serve.
         set_generation 0
-        set_role other
         systemctl stop --no-block "$HA_UNIT" 2>/dev/null
         report "fenced, PostgreSQL still runs as a primary: being stopped" 1
       fi
@@ -244,12 +238,10 @@ cmd_check() {
             report "stale primary, fenced" 1
           fi
           set_generation "$tl"
-          set_role primary
           report "writable primary on timeline $tl (peer $HA_PEER also a primary on timeline $ptl: the stale one)" 0
           ;;
       esac
       set_generation "$tl"
-      set_role primary
       report "writable primary on timeline $tl" 0
       ;;
   esac
@@ -285,7 +277,6 @@ promote() {
     tl=${st#primary }
     case $tl in '' | *[!0-9]*) tl=0 ;; esac
     set_generation "$tl"
-    set_role primary
     echo "promoted $(date +%s)" >"$RUN/promote"
     log "PROMOTED in $(($(now_ms) - t0)) ms: this node is the writable primary on timeline $tl"
     sync_off
@@ -329,7 +320,7 @@ cmd_notify() {
   case $state in
     master)
       case $st in
-        "primary "*) set_generation "${st#primary }"; set_role primary; echo "promoted $(date +%s)" >"$RUN/promote"; log "MASTER: already the writable primary (timeline ${st#primary }): nothing to do" ;;
+        "primary "*) set_generation "${st#primary }"; echo "promoted $(date +%s)" >"$RUN/promote"; log "MASTER: already the writable primary (timeline ${st#primary }): nothing to do" ;;
         standby) promote ;;
         *) echo "declined $(date +%s)" >"$RUN/promote"; log "MASTER: cannot serve, PostgreSQL here is $st: the health check hands the VIP back" ;;
       esac
@@ -430,9 +421,8 @@ cmd_status() {
 
 case ${1:-} in
   check) cmd_check ;;
-  role-primary) [ "$(cat "$RUN/role" 2>/dev/null)" = primary ] ;;
   notify) cmd_notify "${2:-}" ;;
   may-start) cmd_may_start ;;
   status) cmd_status ;;
-  *) echo "usage: pg-ha check | role-primary | notify master|backup|fault|stop|master-rx-lower-pri | may-start | status" >&2; exit 2 ;;
+  *) echo "usage: pg-ha check | notify master|backup|fault|stop|master-rx-lower-pri | may-start | status" >&2; exit 2 ;;
 esac

@@ -152,15 +152,20 @@ test('DB pair: both BACKUP + nopreempt, distinct priorities, one vrid, unicast t
     assert.ok(inst.includes('notify_master_rx_lower_pri "/usr/local/lib/ha-setup/keepalived/pg-ha notify master-rx-lower-pri"'));
     assert.ok(g.includes('vrrp_garp_lower_prio_repeat 0'));
   }
-  // The health check FAULTs (weight 0); the primary bonus is larger than the priority gap.
+  // The health check FAULTs (weight 0). There is no polled primary-bonus script: the bonus is the
+  // watched generation file (2 x timeline on a writable primary, 0 on a standby), so it applies
+  // the moment promote writes it (a polled script left a second in which a thawed old primary at
+  // 151 + 2 + 2 outranked the just-promoted standby at 150 + 2 x 2, and took the VIP back).
   assert.ok(block(p, 'vrrp_script chk_pg_health').includes('weight 0'));
-  const bonus = Number(block(p, 'vrrp_script chk_pg_primary').find((l) => l.startsWith('weight '))!.split(' ')[1]);
-  assert.ok(bonus > 151 - 150, `weight ${bonus} > priority gap 1`);
-  // Of two writable primaries the newer timeline wins even against the higher base priority,
-  // and the highest total stays below keepalived's ceiling (254).
+  assert.ok(!p.includes('chk_pg_primary') && !p.includes('role-primary'));
+  assert.deepEqual(block(p, 'track_script'), ['track_script {', 'chk_pg_health', '}']);
   const gen = Number(block(p, 'track_file pg_generation').find((l) => l.startsWith('weight '))!.split(' ')[1]);
-  assert.ok(150 + bonus + gen * 2 > 151 + bonus + gen * 1);
-  assert.ok(151 + bonus + gen * 50 <= 254);
+  // A primary (timeline >= 1) outranks a standby (generation 0) despite the base gap of 1 ...
+  assert.ok(150 + gen * 1 > 151 + 0);
+  // ... of two writable primaries the newer timeline wins even against the higher base priority ...
+  for (let t = 1; t < 50; t++) assert.ok(150 + gen * (t + 1) > 151 + gen * t);
+  // ... and the highest total stays below keepalived's ceiling (254).
+  assert.ok(151 + gen * 50 <= 254);
   assert.ok(block(p, 'track_file pg_generation').includes('weight 2'));
 });
 

@@ -136,14 +136,13 @@ function node(opts: { local: Local; timeline?: number; peer: Peer; peerTimeline?
 const cleanup = (n: Node) => rmSync(n.dir, { recursive: true, force: true });
 
 // ---------------------------------------------------------------------------------------------
-// check (chk_pg_health, weight 0) and role-primary (chk_pg_primary, weight 2)
+// check (chk_pg_health, weight 0) and the generation file (track_file pg_generation, weight 2)
 
-test('check: a writable primary passes, records its timeline as the generation and its role', () => {
+test('check: a writable primary passes, records its timeline as the generation (its priority bonus)', () => {
   const n = node({ local: 'primary', timeline: 3, peer: 'standby', vip: true });
   const r = n.run('check');
   assert.equal(r.code, 0, r.stderr);
   assert.equal(n.file('lib/pg-generation')?.trim(), '3');
-  assert.equal(n.run('role-primary').code, 0);
   assert.match(n.log(), /check: ok: writable primary on timeline 3/);
   assert.deepEqual(n.calls('systemctl'), []);
   cleanup(n);
@@ -154,7 +153,6 @@ test('check: a standby that does not hold the VIP passes (it must be able to tak
   const r = n.run('check');
   assert.equal(r.code, 0, r.stderr);
   assert.equal(n.file('lib/pg-generation')?.trim(), '0');
-  assert.equal(n.run('role-primary').code, 1, 'a standby gets no primary bonus');
   assert.match(n.log(), /healthy standby, can take over/);
   cleanup(n);
 });
@@ -202,7 +200,6 @@ test('check: a primary whose peer is a primary on a newer timeline is stale: fen
   assert.deepEqual(n.calls('systemctl'), ['stop postgresql@15-main']);
   assert.match(n.file('lib/pg-fenced') ?? '', /stale primary: 127\.0\.0\.1 is the primary on timeline 2, this node is on timeline 1/);
   assert.equal(n.file('lib/pg-generation')?.trim(), '0');
-  assert.equal(n.run('role-primary').code, 1);
   assert.match(n.log(), /FENCING: stopping PostgreSQL/);
   cleanup(n);
 });
@@ -214,7 +211,6 @@ test('check: a fenced node whose PostgreSQL still runs as a primary fails and is
   assert.equal(n.run('check').code, 1);
   assert.equal(n.file('lib/pg-generation')?.trim(), '0');
   assert.deepEqual(n.calls('systemctl'), ['stop --no-block postgresql@15-main']);
-  assert.equal(n.run('role-primary').code, 1);
   cleanup(n);
 });
 
@@ -235,7 +231,6 @@ test('notify master: a standby whose peer is down is promoted, and its generatio
   assert.equal(r.code, 0, r.stderr);
   assert.equal(n.promoted(), true);
   assert.equal(n.file('lib/pg-generation')?.trim(), '2');
-  assert.equal(n.file('run/role')?.trim(), 'primary');
   assert.match(n.log(), /PROMOTING: the local standby \(WAL 0\/3000060 received, 0\/3000060 replayed\)[\s\S]*PROMOTED in \d+ ms: this node is the writable primary on timeline 2/);
   cleanup(n);
 });
@@ -381,5 +376,13 @@ test('status: one KEY=value line per fact', () => {
   const n = node({ local: 'primary', timeline: 2, peer: 'standby', vip: true });
   n.run('check');
   assert.equal(n.run('status').stdout, 'POSTGRES=primary\nTIMELINE=2\nVIP=yes\nFENCED=no\nGENERATION=2\n');
+  cleanup(n);
+});
+
+test('pg-ha has no role-primary command any more: the bonus is the watched generation file, not a polled script', () => {
+  const n = node({ local: 'standby', peer: 'down' });
+  const r = n.run('role-primary');
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /usage: pg-ha check \| notify/);
   cleanup(n);
 });
