@@ -17,6 +17,8 @@ export interface RoleDef {
   pair?: readonly [string, string];
   /** Set when the role exists in one topology only. */
   topology?: Topology;
+  /** An optional role: never required; it comes with the others of its group or not at all. */
+  optional?: boolean;
 }
 
 const APP_RE = /^app([1-9][0-9]*)$/;
@@ -91,6 +93,23 @@ export const ROLES: readonly RoleDef[] = [
     topology: 'lb',
   },
   {
+    alias: 'lb_standby',
+    title: 'Standby load balancer',
+    description: 'optional second HAProxy with the same configuration; takes lb_vip when lb fails (the guides recommend it)',
+    kind: 'host',
+    topology: 'lb',
+    optional: true,
+  },
+  {
+    alias: 'lb_vip',
+    title: 'Load balancer virtual IP',
+    description: 'optional keepalived virtual IP of the lb pair (with lb_standby); clients use it instead of lb',
+    kind: 'vip',
+    pair: ['lb', 'lb_standby'],
+    topology: 'lb',
+    optional: true,
+  },
+  {
     alias: 'k8s_master',
     title: 'Kubernetes master',
     description: 'Kubernetes control plane: runs the app on the workers (app1..appN) and balances the load',
@@ -119,6 +138,14 @@ export function isVip(alias: string): boolean {
 export function appNumber(alias: string): number | undefined {
   const m = APP_RE.exec(alias);
   return m ? Number(m[1]) : undefined;
+}
+
+/** The optional roles that come together: the second load balancer needs its VIP and back. */
+export const OPTIONAL_GROUPS: readonly (readonly string[])[] = [['lb_standby', 'lb_vip']];
+
+/** The load balancers of a table: lb, and lb_standby when there is a second one. */
+export function lbAliases(hosts: Record<string, unknown>): string[] {
+  return ['lb', 'lb_standby'].filter((a) => hosts[a]);
 }
 
 /** The front-end role of a topology: lb or k8s_master. */

@@ -5,7 +5,7 @@
  */
 import ipaddr from 'ipaddr.js';
 import type { Inventory, Topology } from './types.js';
-import { appNumber, frontAlias, isVip, requiredAliases, ROLES, roleOf, sortAliases } from './roles.js';
+import { appNumber, frontAlias, isVip, OPTIONAL_GROUPS, requiredAliases, ROLES, roleOf, sortAliases } from './roles.js';
 import { fieldName, inventorySchema, issuesToErrors, nearest, type FieldError } from './schema.js';
 
 export type { FieldError } from './schema.js';
@@ -131,7 +131,7 @@ function unknownAliasMessage(alias: string, topology: Topology | undefined, appC
   const candidates = [...ROLES.map((r) => r.alias), ...apps];
   const guess = nearest(alias, candidates);
   const front = topology ? frontAlias(topology) : 'lb or k8s_master';
-  const known = `db_primary, db_standby, db_vip, nfs_primary, nfs_standby, nfs_vip, app1..appN, ${front}`;
+  const known = `db_primary, db_standby, db_vip, nfs_primary, nfs_standby, nfs_vip, app1..appN, ${front}${front.includes('lb') ? ', lb_standby, lb_vip (optional)' : ''}`;
   return guess ? `unknown alias: did you mean ${guess}? (aliases: ${known})` : `unknown alias: use one of ${known}`;
 }
 
@@ -237,6 +237,22 @@ function checkServers(servers: Servers, topology: Topology | undefined, prefix: 
       if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) {
         errors.push({ field: field(alias), message: missingMessage(alias, topology, Math.max(2, appCount)) });
       }
+    }
+  }
+
+  // Optional roles come as a group: a second load balancer without its VIP (or a VIP without
+  // the second load balancer) would leave clients without a failover address.
+  for (const group of OPTIONAL_GROUPS) {
+    const set = group.filter((a) => isSet(servers[a]));
+    if (set.length === 0 || set.length === group.length) continue;
+    if (topology && group.some((a) => topologyMismatch(a, topology))) continue;
+    for (const alias of group.filter((a) => !isSet(servers[a]))) {
+      const role = roleOf(alias)!;
+      const others = set.join(' and ');
+      const fix = role.pair
+        ? `reserve a free IP address in the subnet of ${role.pair[0]} and ${role.pair[1]} for the ${role.title.toLowerCase()} (keepalived)`
+        : `give ${alias} an IP address or hostname`;
+      errors.push({ field: field(alias), message: `not set: ${others} ${set.length > 1 ? 'need' : 'needs'} it; ${fix}, or remove ${others}` });
     }
   }
 

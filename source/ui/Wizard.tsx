@@ -128,7 +128,7 @@ function hints(state: WizardState): [string, string][] {
     case 'servers':
       return state.editing
         ? [['enter', 'keep, next field'], ['↑/↓', 'keep, move'], ['tab', 'keep'], ['esc', 'undo this edit'], ['ctrl-c', 'quit']]
-        : [['↑/↓', 'move'], ['enter', 'edit'], ['a', 'add app server'], ...(state.appCount > 2 ? ([['x', `remove app${state.appCount}`]] as [string, string][]) : []), ['r', 'review and save'], ['b', 'back'], quit];
+        : [['↑/↓', 'move'], ['enter', 'edit'], ['a', 'add app server'], ...(state.appCount > 2 ? ([['x', `remove app${state.appCount}`]] as [string, string][]) : []), ...(state.topology === 'lb' ? ([['l', 'lb_standby' in state.servers ? 'remove the standby lb' : 'add a standby lb']] as [string, string][]) : []), ['r', 'review and save'], ['b', 'back'], quit];
     case 'review':
       return [['s', 'save'], ['e', 'edit'], quit];
     case 'saved':

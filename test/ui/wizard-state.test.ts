@@ -57,6 +57,21 @@ test('add and remove app servers', () => {
   assert.equal(run(s, { type: 'remove-app' }).appCount, 2, 'two app servers is the minimum');
 });
 
+test('l adds the optional standby load balancer and its VIP together, and removes both; not in topology k8s', () => {
+  let s = run(named(), { type: 'toggle-lb-standby' });
+  assert.deepEqual(aliasesOf(s).slice(-3), ['lb', 'lb_standby', 'lb_vip']);
+  assert.deepEqual(s.editing, { alias: 'lb_standby', draft: '' });
+  s = run(s, { type: 'edit-change', draft: '198.18.0.18' }, { type: 'edit-commit', move: 0, continue: false }, { type: 'review' });
+  assert.equal(s.servers.lb_standby, '198.18.0.18');
+  assert.match(fieldError(s, 'lb_vip')!, /^not set: reserve a free IP address in the subnet of lb and lb_standby/);
+  s = run(s, { type: 'back' }, { type: 'toggle-lb-standby' });
+  assert.equal('lb_standby' in s.servers || 'lb_vip' in s.servers, false);
+  assert.equal(aliasesOf(s).at(-1), 'lb');
+  const k = run(named(), { type: 'toggle-lb-standby' }, { type: 'edit-cancel' }, { type: 'back' }, { type: 'topology', topology: 'k8s' });
+  assert.equal('lb_standby' in k.servers, false, 'switching to k8s drops the standby lb');
+  assert.deepEqual(run(k, { type: 'toggle-lb-standby' }).servers, k.servers);
+});
+
 test('switching topology carries the front-end address over (lb -> k8s_master)', () => {
   const s = run(named(), { type: 'move', delta: 8 }, { type: 'edit-start' }, { type: 'edit-change', draft: '198.18.0.17' }, { type: 'edit-commit', move: 0, continue: false });
   assert.equal(s.servers.lb, '198.18.0.17');

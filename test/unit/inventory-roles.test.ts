@@ -15,7 +15,7 @@ import {
 test('ROLES: the guides\' aliases, with titles and one-line descriptions', () => {
   assert.deepEqual(
     ROLES.map((r) => r.alias),
-    ['db_primary', 'db_standby', 'db_vip', 'nfs_primary', 'nfs_standby', 'nfs_vip', 'app1', 'app2', 'lb', 'k8s_master'],
+    ['db_primary', 'db_standby', 'db_vip', 'nfs_primary', 'nfs_standby', 'nfs_vip', 'app1', 'app2', 'lb', 'lb_standby', 'lb_vip', 'k8s_master'],
   );
   for (const r of ROLES) {
     assert.ok(r.title.length > 0, r.alias);

@@ -249,3 +249,14 @@ test('validateField: inline check of one field against the others', () => {
   // An invalid other field does not produce a spurious conflict.
   assert.equal(validateField('app1', '198.18.0.15', { ...typed, app2: 'x..y' }, 'lb'), undefined);
 });
+
+test('the optional standby load balancer: accepted with its VIP; either one alone is refused, naming the other', () => {
+  assert.ok(validateInventory(table({}, { lb_standby: '198.18.0.18', lb_vip: '198.18.0.102' })).ok);
+  expectError(table({}, { lb_standby: '198.18.0.18' }), 'servers.lb_vip', /^not set: lb_standby needs it; reserve a free IP address in the subnet of lb and lb_standby .*, or remove lb_standby$/);
+  expectError(table({}, { lb_vip: '198.18.0.102' }), 'servers.lb_standby', /^not set: lb_vip needs it; give lb_standby an IP address or hostname, or remove lb_vip$/);
+  // Its VIP follows the pair rules: in the subnet of lb and lb_standby, not an address in use.
+  expectError(table({}, { lb_standby: '198.18.0.18', lb_vip: '198.18.5.102' }), 'servers.lb_vip', /outside 198\.18\.0\.0\/24/);
+  expectError(table({}, { lb_standby: '198.18.0.18', lb_vip: '198.18.0.17' }), 'servers.lb_vip', /lb/);
+  // Topology k8s has no load balancer pair.
+  expectError({ ...table({}, { lb: undefined, k8s_master: '198.18.0.17', lb_standby: '198.18.0.18', lb_vip: '198.18.0.102' }), topology: 'k8s' }, 'servers.lb_standby', /belongs to topology lb/);
+});

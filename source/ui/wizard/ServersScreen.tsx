@@ -32,6 +32,7 @@ export function ServersScreen({ state, dispatch }: ServersScreenProps) {
     else if (key.return) dispatch({ type: 'edit-start' });
     else if (input === 'a') dispatch({ type: 'add-app' });
     else if (input === 'x') dispatch({ type: 'remove-app' });
+    else if (input === 'l') dispatch({ type: 'toggle-lb-standby' });
     else if (input === 'r' || key.tab) dispatch({ type: 'review' });
     else if (input === 'b') dispatch({ type: 'back' });
   });

@@ -51,6 +51,7 @@ export type WizardAction =
   | { type: 'edit-cancel' }
   | { type: 'add-app' }
   | { type: 'remove-app' }
+  | { type: 'toggle-lb-standby' }
   | { type: 'review' }
   | { type: 'back' }
   | { type: 'save-refused'; errors: number }
@@ -153,6 +154,8 @@ function switchTopology(state: WizardState, topology: Topology): WizardState {
   const to = frontAlias(topology);
   const { [from]: moved, ...servers } = state.servers;
   if (moved !== undefined && (servers[to] ?? '') === '') servers[to] = moved;
+  // The standby load balancer and its VIP exist only in topology lb.
+  if (topology !== 'lb') for (const a of ['lb_standby', 'lb_vip']) delete servers[a];
   return { ...state, topology, servers };
 }
 
@@ -219,6 +222,17 @@ export function reduceWizard(state: WizardState, action: WizardAction): WizardSt
       const { [alias]: _gone, ...servers } = s.servers;
       const next = { ...s, servers, appCount: s.appCount - 1 };
       return { ...next, focus: clampFocus(next, next.focus) };
+    }
+    case 'toggle-lb-standby': {
+      // The optional second load balancer and its VIP come and go together (topology lb only).
+      if (s.editing || s.topology !== 'lb') return s;
+      if ('lb_standby' in s.servers || 'lb_vip' in s.servers) {
+        const { lb_standby: _s, lb_vip: _v, ...servers } = s.servers;
+        const next = { ...s, servers };
+        return { ...next, focus: clampFocus(next, next.focus) };
+      }
+      const next = { ...s, servers: { ...s.servers, lb_standby: '', lb_vip: '' } };
+      return startEditing({ ...next, focus: aliasesOf(next).indexOf('lb_standby') });
     }
     case 'review':
       return { ...commitDraft(s), screen: 'review', showMissing: true };
