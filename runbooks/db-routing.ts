@@ -9,6 +9,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { sh } from '../source/engine/shell.js';
+import { lbAliases } from '../source/inventory/roles.js';
 import { defineStep, done, type Action, type FactDef, type HostContext, type Runbook } from '../source/engine/step.js';
 import { osFact } from './lib/host-facts.js';
 import { pgOptions } from './lib/options.js';
@@ -32,7 +33,7 @@ const dbTargets = ({ options }: { options: Record<string, unknown> }): string[] 
 const lbTargets = ({ hosts, options }: { hosts: Record<string, unknown>; options: Record<string, unknown> }): string[] => {
   if (!dbRoutingEnabled(options)) return [];
   if (!hosts.lb) throw new Error('options.postgres.dbViaHaproxy is true but the server table has no lb; add lb (the HAProxy host) or set dbViaHaproxy: false');
-  return ['lb'];
+  return lbAliases(hosts);
 };
 
 export interface HealthFacts {
@@ -156,9 +157,12 @@ export const dbRoutingRunbook: Runbook = {
   steps: [
     healthService,
     firewallStep(`${P}.health`, {
-      title: 'Firewall on the DB nodes: the health port from the lb',
+      title: 'Firewall on the DB nodes: the health port from the lb (and lb_standby)',
       targets: dbTargets,
-      rules: (ctx) => [{ port: haproxyOptions(ctx.options).healthPort, from: ctx.hosts.lb ? [ctx.hosts.lb.address] : 'any' }],
+      rules: (ctx) => {
+        const lbs = lbAliases(ctx.hosts).map((a) => ctx.hosts[a]!.address);
+        return [{ port: haproxyOptions(ctx.options).healthPort, from: lbs.length ? lbs : 'any' }];
+      },
     }),
     { ...installStep(P), targets: lbTargets },
     { ...selinuxStep(P), targets: lbTargets },

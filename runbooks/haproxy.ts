@@ -4,10 +4,12 @@
  * checks, redispatch with 2 retries, a stats page with a generated password on an admin
  * address, haproxy -c before every install or reload, the port opened with the host's
  * firewall tool. Every app server of the table is a backend: adding app3 adds it in one run.
+ * With a standby load balancer (lb_standby, lb_vip) both get the same config and share the
+ * stick table (HAProxy peers); the keepalived runbook moves lb_vip between them.
  */
 import ipaddr from 'ipaddr.js';
 import type { Runbook } from '../source/engine/step.js';
-import { appServers, dbRoutingEnabled, haproxyOptions } from './lib/haproxy-config.js';
+import { appServers, dbRoutingEnabled, haproxyOptions, lbServers } from './lib/haproxy-config.js';
 import { configStep, firewallStep, installStep, lbTarget, selinuxStep, serviceStep, type PortRule } from './lib/haproxy-steps.js';
 
 const P = 'haproxy';
@@ -26,7 +28,18 @@ function appTargets(ctx: { hosts: Record<string, unknown>; options: Record<strin
     if (dbRoutingEnabled(ctx.options)) return [];
     throw new Error('runbook haproxy: the server table has an lb but no app servers (app1, app2, ...); add them to servers:');
   }
-  return ['lb'];
+  return lbTarget(ctx);
+}
+
+/** With a standby load balancer: both, each opening the peers port to the other. */
+function peerTargets(ctx: { hosts: Record<string, unknown>; options: Record<string, unknown> }): string[] {
+  return lbServers(ctx as Parameters<typeof lbServers>[0]).length === 2 ? appTargets(ctx) : [];
+}
+
+/** The peers port from the other load balancer (the stick table is shared between the two). */
+export function peerFirewallRules(ctx: { host: { alias: string }; hosts: Record<string, { address: string } | undefined>; options: Record<string, unknown> }): PortRule[] {
+  const other = ctx.host.alias === 'lb' ? 'lb_standby' : 'lb';
+  return [{ port: haproxyOptions(ctx.options).peersPort, from: [ctx.hosts[other]!.address] }];
 }
 
 export const haproxyRunbook: Runbook = {
@@ -40,5 +53,6 @@ export const haproxyRunbook: Runbook = {
     { ...configStep(P), targets: appTargets },
     { ...serviceStep(P), targets: appTargets },
     firewallStep(P, { title: 'Firewall: the app port (8181) open on the lb', targets: appTargets, rules: (ctx) => appFirewallRules(ctx) }),
+    firewallStep(`${P}.peers`, { title: 'Firewall: the stick-table peers port (10000) between lb and lb_standby', targets: peerTargets, rules: (ctx) => peerFirewallRules(ctx) }),
   ],
 };

@@ -1,5 +1,6 @@
 /**
- * keepalived for the DB pair (and the NFS pair when the table has it): each pair its own VIP
+ * keepalived for the DB pair (and the NFS pair, and the load balancer pair lb + lb_standby, when
+ * the table has them): each pair its own VIP
  * and virtual_router_id, both nodes BACKUP with nopreempt and distinct priorities, unicast
  * adverts, a generated auth_pass, health checks that follow the service, notify scripts that
  * promote a standby only when the peer is not a writable primary and fence a stale or replaced
@@ -13,6 +14,7 @@ import { osFact, type OsInfo } from './lib/host-facts.js';
 import {
   asset,
   fenceDropIn,
+  HAPROXY_SCRIPT,
   KEEPALIVED_CONF,
   keepalivedConf,
   keepalivedTargets,
@@ -23,6 +25,7 @@ import {
   PG_ENV,
   PG_SCRIPT,
   pgEnvFile,
+  routerIdOf,
   SCRIPT_DIR,
   STATE_DIR,
   vrrpAddresses,
@@ -41,6 +44,11 @@ export const MIN_KEEPALIVED = '2.1';
 export const MIN_POSTGRES = 14;
 
 const isDb = (alias: string): boolean => pairOf(alias).kind === 'db';
+
+/** The health check script of the NFS and load balancer pairs (the DB pair's is pg-ha). */
+function checkScriptOf(alias: string): { path: string; asset: string; what: string } {
+  return pairOf(alias).kind === 'lb' ? { path: HAPROXY_SCRIPT, asset: 'haproxy-check.sh', what: 'HAProxy' } : { path: NFS_SCRIPT, asset: 'nfs-check.sh', what: 'NFS' };
+}
 
 /** A file written as root when its content, mode or owner differ from what is there. */
 export function fileAction(path: string, content: string, mode: number, have: ManagedFile | undefined, title?: string): Action[] {
@@ -95,7 +103,7 @@ const scripts = defineStep({
   title: 'Health check and notify scripts (root-owned), their settings, the fence of the PostgreSQL unit',
   targets: keepalivedTargets,
   facts: (ctx): FactMap => {
-    if (!isDb(ctx.host.alias)) return { ka: keepalivedFact([SCRIPT_DIR, NFS_SCRIPT]) };
+    if (!isDb(ctx.host.alias)) return { ka: keepalivedFact([SCRIPT_DIR, checkScriptOf(ctx.host.alias).path]) };
     const v = pgVersion(ctx);
     return { os: osFact, ka: keepalivedFact(dbScriptPaths(v)), net: netFact, resolve: resolveFact(tableNames(ctx)), pf: passfileFact(v) };
   },
@@ -103,8 +111,9 @@ const scripts = defineStep({
   plan(facts, ctx): Plan {
     const ka = facts.ka as KeepalivedFacts;
     if (!isDb(ctx.host.alias)) {
-      const actions = [...dirAction(SCRIPT_DIR, ka.files[SCRIPT_DIR], SCRIPTS_WHY), ...fileAction(NFS_SCRIPT, asset('nfs-check.sh'), 0o755, ka.files[NFS_SCRIPT])];
-      return actions.length ? { actions, reason: 'the NFS health check of keepalived' } : done(`${NFS_SCRIPT} is current`);
+      const c = checkScriptOf(ctx.host.alias);
+      const actions = [...dirAction(SCRIPT_DIR, ka.files[SCRIPT_DIR], SCRIPTS_WHY), ...fileAction(c.path, asset(c.asset), 0o755, ka.files[c.path])];
+      return actions.length ? { actions, reason: `the ${c.what} health check of keepalived` } : done(`${c.path} is current`);
     }
     const { os, net, resolve, pf } = facts as { os: OsInfo; net: NetFacts; resolve: Resolved; pf: PassfileFacts };
     const v = pgVersion(ctx);
@@ -187,8 +196,7 @@ const config = defineStep({
     const pair = pairOf(ctx.host.alias);
     const content = keepalivedConf(ctx, addr);
     const actions = configActions(content, ka.files[KEEPALIVED_CONF], ka.active === 'active');
-    const o = keepalivedOptions(ctx.options);
-    const what = `${pair.instance}: VIP ${addr.vip}/${addr.prefix} on ${addr.iface}, virtual_router_id ${pair.kind === 'db' ? o.dbRouterId : o.nfsRouterId}, unicast ${addr.self} -> ${addr.peer}`;
+    const what = `${pair.instance}: VIP ${addr.vip}/${addr.prefix} on ${addr.iface}, virtual_router_id ${routerIdOf(pair.kind, ctx.options)}, unicast ${addr.self} -> ${addr.peer}`;
     if (actions.length === 0) return done(`${KEEPALIVED_CONF} is current (${what})`);
     return { actions, reason: what };
   },
@@ -255,10 +263,10 @@ const startStandby = defineStep({
 
 export const keepalivedRunbook: Runbook = {
   id: 'keepalived',
-  title: 'keepalived VIPs for the DB pair (and the NFS pair)',
+  title: 'keepalived VIPs for the DB pair (and the NFS pair, and the load balancer pair)',
   description:
     "The guides' keepalived set-up without their split brain: both nodes BACKUP with nopreempt and distinct priorities, unicast_peer, a generated auth_pass (8 characters), " +
-    'health checks that follow PostgreSQL (and the NFS server), notify scripts that promote a standby only when the peer is not a writable primary and fence a returning old primary, ' +
+    'health checks that follow PostgreSQL (and the NFS server, and HAProxy on lb + lb_standby), notify scripts that promote a standby only when the peer is not a writable primary and fence a returning old primary, ' +
     'VRRP allowed in the firewall, enable_script_security, keepalived -t before use.',
   steps: [pkg, scripts, firewall, config, startPrimary, startStandby],
 };

@@ -13,6 +13,7 @@ import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { sh } from '../source/engine/shell.js';
 import { defineStep, done, type Action, type HostContext, type Runbook } from '../source/engine/step.js';
+import { lbAliases } from '../source/inventory/roles.js';
 import { osFact } from './lib/host-facts.js';
 import { pgOptions, type PgOptions } from './lib/options.js';
 import {
@@ -184,7 +185,7 @@ export function clientsOf(ctx: HostContext, resolved: Resolved): Clients {
   const o = pgOptions(ctx.options);
   const where = ctx.host.alias;
   const peers = DB_NODES.filter((a) => a !== ctx.host.alias).map((a) => ctx.hosts[a]?.address).filter((a): a is string => Boolean(a));
-  const apps = [...appAliases(ctx), ...(o.dbViaHaproxy && ctx.hosts.lb ? ['lb'] : [])].map((a) => ctx.hosts[a]!.address);
+  const apps = [...appAliases(ctx), ...(o.dbViaHaproxy ? lbAliases(ctx.hosts) : [])].map((a) => ctx.hosts[a]!.address);
   const ips = (list: string[]): string[] => [...new Set(list.flatMap((e) => addressesOf(e, resolved, where)))];
   return { replication: ips(peers), app: ips(apps) };
 }

@@ -7,11 +7,19 @@
  *  - files ha-setup replaced have backups: /var/lib/ha-setup/backups/<path>.<UTC timestamp>
  *    (taken by every write). The oldest backup of a path is the file before ha-setup; when that
  *    oldest copy is itself "Managed by ha-setup", the path did not exist before ha-setup and
- *    is removed instead. A file without backups that says "Managed by ha-setup" is removed too.
- *  - files ha-setup created by name (ha-setup* in the directories it writes to) are removed.
+ *    is removed instead. A file without backups that says "Managed by ha-setup" (searched in
+ *    the directories ha-setup writes to, MARK_DIRS) did not exist before: removed too.
+ *  - files ha-setup created by name (ha-setup* in the directories it writes to) are removed, and
+ *    so is its run-time state (STATE_PATHS); a systemd drop-in directory left empty goes too.
  *  - /etc/fstab, /etc/hosts and root's authorized_keys are edited (ha-setup's lines removed),
  *    never restored: the admin may have changed other lines since.
+ *  - lines ha-setup appended (postgresql.conf's include_dir on the RHEL family, /etc/nftables.conf's
+ *    includes) are removed with the blank line before them, in place (no backup of the edit).
+ *  - firewall rules carrying ha-setup's comments (ufw, nftables, iptables) are deleted, and its
+ *    nftables table; firewalld rich rules carry no comment: the plan names them for the admin.
  * Services are stopped and disabled (the kernel NFS server only when nothing else is exported).
+ * keepalived stops on the pairs' standbys before their primaries: a standby whose keepalived
+ * still ran would take the VIP and promote itself when the primary's keepalived went away.
  * Data directories (PostgreSQL data, the NFS share, the replication's replaced files) are kept
  * unless --purge-data is given with the cluster's name typed (withPurgeData).
  * The backups themselves are kept (/var/lib/ha-setup/backups), so a second uninstall plans nothing.
@@ -21,12 +29,13 @@ import { sh } from '../source/engine/shell.js';
 import { defineStep, done, type Action, type FactDef, type HostContext, type HostRef, type Plan, type Runbook } from '../source/engine/step.js';
 import { REMOTE_BACKUP_DIR } from '../source/transport/ssh.js';
 import { osFact, type OsInfo } from './lib/host-facts.js';
+import { STATE_DIR as KEEPALIVED_STATE_DIR } from './lib/keepalived-config.js';
 import { keyComment } from './lib/nfs-key.js';
 import { NFS_PATHS, REPLICATION_TIMER, nfsClientFact, type NfsClientFacts } from './lib/nfs-facts.js';
 import { nfsOptions } from './lib/nfs-options.js';
 import { FSTAB_MARK, NFS_NODES, appHosts, fstabWithout, withAuthorizedLine } from './lib/nfs-render.js';
 import { pgOptions } from './lib/options.js';
-import { b64, parseKv } from './lib/pg-facts.js';
+import { b64, parseKv, parseUfwRules, type UfwRule } from './lib/pg-facts.js';
 import { layoutFor, type PgLayout } from './lib/pg-layout.js';
 
 /** Where the CLI puts the cluster name typed after --purge-data (no config file can set it). */
@@ -70,6 +79,8 @@ export interface InstalledFacts {
   postgresqlConf: Record<string, string | null>;
   /** Lines of /etc/exports and files of /etc/exports.d that are not ha-setup's. */
   otherExports: number;
+  /** STATE_PATHS that exist. */
+  state: string[];
 }
 
 /** Never removed: the backups (the originals live there) and their parent. */
@@ -77,7 +88,7 @@ const KEEP = ['/var/lib/ha-setup', REMOTE_BACKUP_DIR];
 
 const TS = /\.\d{8}T\d{6}Z(?:\.\d+)?$/;
 
-/** Directories where ha-setup creates files named ha-setup* (depth 2). */
+/** Directories where ha-setup creates files named ha-setup* (depth 4). */
 export const OWNED_DIRS = ['/etc/systemd/system', '/etc/sysctl.d', '/etc/keepalived', '/etc/haproxy', '/etc/exports.d', '/etc/ganesha', '/usr/local/libexec/ha-setup', '/usr/local/lib/ha-setup', '/etc/ha-setup', '/root/.ssh', '/var/lib/ha-setup', '/etc/postgresql', '/var/lib/pgsql', '/var/lib/postgresql'];
 
 /**
@@ -85,6 +96,17 @@ export const OWNED_DIRS = ['/etc/systemd/system', '/etc/sysctl.d', '/etc/keepali
  * service; the kernel server rpc-statd). Stopped (not disabled) when running but not enabled:
  * then nothing but the NFS server started them. An enabled rpcbind is the admin's: left alone.
  */
+/**
+ * Directories searched (depth 3, files under 512 KiB) for files that say "Managed by ha-setup":
+ * a file ha-setup wrote where there was none has no backup and need not be named ha-setup*
+ * (/etc/keepalived/keepalived.conf). Never a data directory.
+ */
+export const MARK_DIRS = ['/etc/keepalived', '/etc/haproxy', '/etc/ganesha', '/etc/exports.d', '/etc/systemd/system', '/etc/sysctl.d', '/etc/ha-setup', '/etc/postgresql', '/usr/local/lib/ha-setup', '/usr/local/libexec/ha-setup'];
+
+/** What keepalived's scripts make while they run (the generation, the fence mark; run/lock files). */
+export const KEEPALIVED_RUN_DIR = '/run/ha-setup-keepalived';
+export const STATE_PATHS = [KEEPALIVED_STATE_DIR, KEEPALIVED_RUN_DIR];
+
 export const NFS_DEPENDENCIES = ['nfs-ganesha-lock', 'rpc-statd', 'rpcbind.socket', 'rpcbind'];
 
 export const UNITS = ['haproxy', 'keepalived', 'nfs-server', 'nfs-ganesha', REPLICATION_TIMER, 'ha-setup-pg-health', ...NFS_DEPENDENCIES];
@@ -95,7 +117,8 @@ export function parseInstalled(stdout: string): InstalledFacts {
   /** Backup files whose content the current file has. */
   const sameAs = new Set<string>();
   const owned: string[] = [];
-  const managedNow: string[] = [];
+  const managedNow = new Set<string>();
+  const state: string[] = [];
   const units: InstalledFacts['units'] = {};
   const postgresqlConf: InstalledFacts['postgresqlConf'] = {};
   for (const line of stdout.split('\n')) {
@@ -107,7 +130,8 @@ export function parseInstalled(stdout: string): InstalledFacts {
       if (c === '1') sameAs.add(b);
       groups.set(path, g);
     } else if (tag === 'OWN') owned.push(a);
-    else if (tag === 'MANAGED') managedNow.push(a);
+    else if (tag === 'MANAGED') managedNow.add(a);
+    else if (tag === 'STATE') state.push(a);
     else if (tag === 'UNIT') units[a] = { active: b || 'unknown', enabled: c || 'unknown' };
     else if (tag === 'PGCONF') postgresqlConf[a] = b === '-' ? null : Buffer.from(b, 'base64').toString('utf8');
   }
@@ -118,12 +142,13 @@ export function parseInstalled(stdout: string): InstalledFacts {
   return {
     backups: [...groups.values()].sort((x, y) => (x.path < y.path ? -1 : 1)),
     owned: owned.filter((p) => !KEEP.some((k) => p === k || p.startsWith(`${k}/`))).sort(),
-    managedNow,
+    managedNow: [...managedNow].sort(),
     units,
     hostsFile: b64(kv, 'HOSTS'),
     authorizedKeys: b64(kv, 'AUTHKEYS'),
     postgresqlConf,
     otherExports: Number(kv.OTHER_EXPORTS ?? 0) || 0,
+    state,
   };
 }
 
@@ -144,6 +169,8 @@ export function installedFact(units: string[], pgConfs: string[]): FactDef<Insta
       sh`for f in $(if [ -d ${REMOTE_BACKUP_DIR} ]; then find ${REMOTE_BACKUP_DIR} -type f | sed -E ${`s#^${REMOTE_BACKUP_DIR}##; s#\\.[0-9]{8}T[0-9]{6}Z(\\.[0-9]+)?$##`} | sort -u; fi); do`,
       `  if [ -f "$f" ] && grep -q ${sh`${MANAGED_MARK}`} -- "$f" 2>/dev/null; then echo "MANAGED $f"; fi`,
       'done',
+      `for d in ${sh`${MARK_DIRS}`}; do if [ -d "$d" ]; then find "$d" -maxdepth 3 -type f -size -512k ! -name '*.ha-setup.tmp' -exec grep -l -F -- ${sh`${MANAGED_MARK}`} {} + 2>/dev/null || true; fi; done | sort -u | while IFS= read -r f; do echo "MANAGED $f"; done`,
+      `for p in ${sh`${STATE_PATHS}`}; do if [ -e "$p" ]; then echo "STATE $p"; fi; done`,
       `for u in ${sh`${units}`}; do a=$(systemctl is-active "$u" 2>/dev/null || true); e=$(systemctl is-enabled "$u" 2>/dev/null || true); echo "UNIT $u \${a:-unknown} \${e:-unknown}"; done`,
       `if [ -f /etc/hosts ]; then echo "HOSTS=$(base64 -w0 < /etc/hosts)"; else echo HOSTS=-; fi`,
       sh`if [ -f ${NFS_PATHS.authorizedKeys} ]; then echo "AUTHKEYS=$(base64 -w0 < ${NFS_PATHS.authorizedKeys})"; else echo AUTHKEYS=-; fi`,
@@ -170,28 +197,46 @@ const EDITED = new Set(['/etc/fstab', '/etc/hosts', NFS_PATHS.authorizedKeys]);
 export function fileActions(f: InstalledFacts, match: (path: string) => boolean): Action[] {
   const out: Action[] = [];
   const handled = new Set<string>();
+  const removed: string[] = [];
+  // A file inside a directory ha-setup created goes with the directory (rm -rf below).
+  const ownedDirs = f.owned.filter(match);
+  const inOwnedDir = (p: string): boolean => ownedDirs.some((d) => p.startsWith(`${d}/`));
+  const remove = (p: string, why: string, script: string): void => {
+    removed.push(p);
+    out.push({ kind: 'run', title: `remove ${p} (${why})`, script, sudo: true });
+  };
   for (const g of f.backups) {
     if (!match(g.path) || EDITED.has(g.path)) continue;
     handled.add(g.path);
     const oldest = g.backups[0]!;
     if (oldest.managed ? !g.exists : g.sameAsOldest) continue;
-    if (oldest.managed) {
-      out.push({ kind: 'run', title: `remove ${g.path} (it did not exist before ha-setup)`, script: sh`rm -f -- ${g.path}`, sudo: true });
-    } else {
+    if (!oldest.managed) {
       out.push({ kind: 'run', title: `restore ${g.path} from ${oldest.file} (as it was before ha-setup)`, script: sh`cp -p -- ${oldest.file} ${g.path}`, sudo: true });
+    } else if (!inOwnedDir(g.path)) {
+      remove(g.path, 'it did not exist before ha-setup', sh`rm -f -- ${g.path}`);
     }
   }
   for (const p of f.managedNow) {
-    if (!match(p) || handled.has(p) || EDITED.has(p)) continue;
+    if (!match(p) || handled.has(p) || EDITED.has(p) || inOwnedDir(p)) continue;
     handled.add(p);
-    out.push({ kind: 'run', title: `remove ${p} (written by ha-setup)`, script: sh`rm -f -- ${p}`, sudo: true });
+    remove(p, 'written by ha-setup', sh`rm -f -- ${p}`);
   }
   for (const p of f.owned) {
     if (!match(p) || handled.has(p) || [...handled].some((h) => p.startsWith(`${h}/`))) continue;
     handled.add(p);
-    out.push({ kind: 'run', title: `remove ${p} (created by ha-setup)`, script: sh`rm -rf -- ${p}`, sudo: true });
+    remove(p, 'created by ha-setup', sh`rm -rf -- ${p}`);
   }
+  // A unit's drop-in directory (unit.service.d) that held only ha-setup's file goes with it.
+  const dirs = new Set(removed.map((p) => p.replace(/\/[^/]+$/, '')).filter((d) => SYSTEMD_DROPIN_DIR.test(d) && !removed.includes(d)));
+  for (const d of dirs) out.push({ kind: 'run', title: `remove ${d} if nothing else is in it`, script: sh`rmdir --ignore-fail-on-non-empty -- ${d}`, sudo: true });
   return out;
+}
+
+const SYSTEMD_DROPIN_DIR = /^\/etc\/systemd\/system\/[^/]+\.d$/;
+
+/** Remove STATE_PATHS that exist and match. */
+function stateActions(f: InstalledFacts, paths: string[]): Action[] {
+  return f.state.filter((p) => paths.includes(p)).map((p) => ({ kind: 'run', title: `remove ${p} (state of ha-setup's scripts)`, script: sh`rm -rf -- ${p}`, sudo: true }) as Action);
 }
 
 const under = (...prefixes: string[]) => (p: string): boolean => prefixes.some((x) => p === x || p.startsWith(x));
@@ -235,7 +280,7 @@ const unmount = defineStep({
 const haproxy = defineStep({
   id: 'uninstall.haproxy',
   title: 'HAProxy: stop, disable, configuration restored',
-  targets: ({ hosts }) => present(hosts, ['lb']),
+  targets: ({ hosts }) => present(hosts, ['lb', 'lb_standby']),
   facts: { inst: installedFact(UNITS, []) },
   plan({ inst }) {
     const actions = [...stopUnits(inst, ['haproxy']), ...fileActions(inst, under('/etc/haproxy/'))];
@@ -243,15 +288,31 @@ const haproxy = defineStep({
   },
 });
 
+export function keepalivedUninstallPlan(inst: InstalledFacts): Plan {
+  const actions = [...stopUnits(inst, ['keepalived']), ...fileActions(inst, under('/etc/keepalived/')), ...stateActions(inst, STATE_PATHS)];
+  return finish(actions, false, 'keepalived', 'the keepalived package stays installed');
+}
+
+/**
+ * The standbys first: a standby whose keepalived still runs when the primary's stops takes the
+ * VIP, and its notify script promotes it once the primary is down (the primary's notify_stop
+ * fences it when a standby can take over). With the standbys' keepalived gone nothing takes over;
+ * the primary's notify_stop may still stop (fence) its PostgreSQL, which uninstall stops anyway.
+ */
+const keepalivedStandbys = defineStep({
+  id: 'uninstall.keepalived-standbys',
+  title: "keepalived on the pairs' standbys: stop (nothing can take a VIP over), disable, configuration restored",
+  targets: ({ hosts }) => present(hosts, ['lb_standby', 'nfs_standby', 'db_standby']),
+  facts: { inst: installedFact(UNITS, []) },
+  plan: ({ inst }) => keepalivedUninstallPlan(inst),
+});
+
 const keepalived = defineStep({
   id: 'uninstall.keepalived',
   title: 'keepalived: stop (the VIPs go away), disable, configuration restored',
-  targets: ({ hosts }) => present(hosts, ['lb', 'nfs_primary', 'nfs_standby', 'db_standby', 'db_primary']),
+  targets: ({ hosts }) => present(hosts, ['lb', 'nfs_primary', 'db_primary']),
   facts: { inst: installedFact(UNITS, []) },
-  plan({ inst }) {
-    const actions = [...stopUnits(inst, ['keepalived']), ...fileActions(inst, under('/etc/keepalived/'))];
-    return finish(actions, false, 'keepalived', 'the keepalived package stays installed');
-  },
+  plan: ({ inst }) => keepalivedUninstallPlan(inst),
 });
 
 // 4. NFS
@@ -293,8 +354,50 @@ const nfs = defineStep({
 });
 
 // 5. standby, 6. primary
+/** ha-setup's PostgreSQL files outside the configuration directory (the fence drop-in: postgresql@<v>-main.service.d, postgresql-<v>.service.d). */
+const PG_PREFIXES = ['/etc/sysctl.d/90-ha-setup-pg', '/etc/ha-setup/pg-', '/etc/systemd/system/ha-setup-pg-', '/etc/systemd/system/postgresql'];
 const pgUnits = (l: PgLayout): string[] => [l.unit, 'ha-setup-pg-health'];
-const INCLUDE_COMMENT = '# Added by ha-setup: read the drop-in files of conf.d/ (ha-setup*.conf) after this file.';
+
+/** The mark of lines ha-setup appends to files it does not own (postgresql.conf, /etc/nftables.conf). */
+export const ADDED_MARK = '# Added by ha-setup';
+
+export const hasAddedBlock = (text: string | null | undefined): boolean => (text ?? '').split('\n').some((l) => l.startsWith(ADDED_MARK));
+
+/**
+ * Removes in place (same inode, owner and mode; no backup, so that a second uninstall does not
+ * restore the edited file) every block ha-setup appended with printf '\n# Added by ha-setup...\n
+ * <lines>\n': the mark line, the lines after it matching `follow` (an ERE without backslashes,
+ * which awk -v would eat), and the blank line before it.
+ */
+export function removeAddedBlocks(file: string, follow: string): string {
+  const program = [
+    '{ line[NR] = $0 }',
+    'END {',
+    '  for (i = 1; i <= NR; i++) if (index(line[i], mark) == 1) {',
+    '    drop[i] = 1',
+    '    if (i > 1 && line[i - 1] == "") drop[i - 1] = 1',
+    '    for (j = i + 1; j <= NR && line[j] ~ follow; j++) drop[j] = 1',
+    '  }',
+    '  for (i = 1; i <= NR; i++) if (!(i in drop)) print line[i]',
+    '}',
+  ].join('\n');
+  return [
+    'tmp=$(mktemp)',
+    sh`awk -v mark=${ADDED_MARK} -v follow=${follow} ${program} ${file} > "$tmp"`,
+    sh`cat "$tmp" > ${file}`,
+    'rm -f -- "$tmp"',
+  ].join('\n');
+}
+
+/** rm -rf of a PostgreSQL data directory, refused while a postmaster runs in it. */
+export function purgeDataDirScript(dataDir: string): string {
+  return [
+    sh`d=${dataDir}`,
+    'pid=$(head -n 1 "$d/postmaster.pid" 2>/dev/null || true)',
+    'if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "ha-setup: PostgreSQL (pid $pid) still runs in $d: not deleting its data directory" >&2; exit 1; fi',
+    'rm -rf -- "$d"',
+  ].join('\n');
+}
 
 export function pgUninstallPlan(f: { os: OsInfo; inst: InstalledFacts }, ctx: HostContext): Plan {
   const o = pgOptions(ctx.options);
@@ -302,18 +405,12 @@ export function pgUninstallPlan(f: { os: OsInfo; inst: InstalledFacts }, ctx: Ho
   const purge = purgeRequested(ctx);
   const actions = [
     ...stopUnits(f.inst, pgUnits(l)),
-    ...fileActions(f.inst, under(`${l.confDir}/`, '/etc/sysctl.d/90-ha-setup-pg', '/etc/ha-setup/pg-', '/etc/systemd/system/ha-setup-pg-', l.passfile, l.keepDir, l.cloneMarker)),
+    ...fileActions(f.inst, under(`${l.confDir}/`, ...PG_PREFIXES, l.passfile, l.keepDir, l.cloneMarker)),
   ];
-  const conf = f.inst.postgresqlConf[l.confFile];
-  if (conf?.split('\n').includes(INCLUDE_COMMENT)) {
-    actions.push({
-      kind: 'run',
-      title: `remove ha-setup's include_dir line from ${l.confFile}`,
-      script: sh`sed -i ${`/^${INCLUDE_COMMENT.replace(/[./*[\]^$]/g, (c) => `\\${c}`)}$/,+1d`} ${l.confFile}`,
-      sudo: true,
-    });
+  if (hasAddedBlock(f.inst.postgresqlConf[l.confFile])) {
+    actions.push({ kind: 'run', title: `remove ha-setup's include_dir line from ${l.confFile}`, script: removeAddedBlocks(l.confFile, "^include_dir = 'conf[.]d'$"), sudo: true });
   }
-  if (purge) actions.push({ kind: 'run', title: `delete the data directory ${l.dataDir} (--purge-data)`, script: sh`rm -rf -- ${l.dataDir}`, sudo: true });
+  if (purge) actions.push({ kind: 'run', title: `delete the data directory ${l.dataDir} (--purge-data)`, script: purgeDataDirScript(l.dataDir), sudo: true });
   const kept = purge ? 'data purged' : `the data directory ${l.dataDir} is kept (--purge-data deletes it)`;
   if (!actions.length) return done(`nothing of PostgreSQL's ha-setup configuration left on this host; ${kept}`);
   if (touchesUnits(actions)) actions.push({ kind: 'run', title: 'systemctl daemon-reload', script: 'systemctl daemon-reload', sudo: true });
@@ -336,14 +433,136 @@ function pgStep(alias: 'db_standby' | 'db_primary', title: string) {
 const standby = pgStep('db_standby', 'PostgreSQL standby: stopped, disabled, ha-setup configuration removed, data kept');
 const primary = pgStep('db_primary', 'PostgreSQL primary: stopped, disabled, ha-setup configuration removed, data kept');
 
-// 7. Whatever else ha-setup left on any host.
+// 7. Firewall rules with ha-setup's comments.
+/** The comments ha-setup puts on its firewall rules (pg-users, haproxy/db-routing, keepalived). */
+export const FW_COMMENTS = ['ha-setup-pg', 'ha-setup-haproxy', 'ha-setup-vrrp'];
+export const NFT_TABLE = 'inet ha_setup';
+const NFTABLES_CONF = '/etc/nftables.conf';
+
+export interface FirewallRemnants {
+  /** ufw rules (v4 and v6) with one of FW_COMMENTS. */
+  ufw: UfwRule[];
+  /** nftables rules with one of FW_COMMENTS, outside ha-setup's own table. */
+  nft: { family: string; table: string; chain: string; handle: number; comment: string }[];
+  /** ha-setup's own nftables table (pg-users) is loaded. */
+  nftTable: boolean;
+  /** /etc/nftables.conf, when it exists. */
+  nftConf: string | null;
+  /** `iptables -S INPUT` / `ip6tables -S INPUT` lines with one of FW_COMMENTS. */
+  iptables: string[];
+  ip6tables: string[];
+  iptablesPersist: 'debian' | 'rhel' | null;
+  firewalld: boolean;
+}
+
+/** nft -a list ruleset: rules carrying one of FW_COMMENTS, with their chain and handle. */
+export function parseNftComments(text: string): FirewallRemnants['nft'] {
+  const out: FirewallRemnants['nft'] = [];
+  let table: { family: string; name: string } | null = null;
+  let chain: string | null = null;
+  for (const line of text.split('\n')) {
+    const t = /^table (\S+) (\S+) \{/.exec(line);
+    if (t) {
+      table = { family: t[1]!, name: t[2]! };
+      chain = null;
+      continue;
+    }
+    const c = /^\s+chain (\S+) \{/.exec(line);
+    if (c) {
+      chain = c[1]!;
+      continue;
+    }
+    const m = /comment "([^"]+)".*# handle (\d+)\s*$/.exec(line);
+    if (table && chain && m && FW_COMMENTS.includes(m[1]!)) out.push({ family: table.family, table: table.name, chain, handle: Number(m[2]), comment: m[1]! });
+  }
+  return out;
+}
+
+export function parseFirewallRemnants(stdout: string): FirewallRemnants {
+  const kv = parseKv(stdout);
+  const lines = (k: string): string[] => (b64(kv, k) ?? '').split('\n').filter((l) => FW_COMMENTS.some((c) => l.includes(`--comment ${c}`)));
+  const nftText = b64(kv, 'NFT') ?? '';
+  return {
+    ufw: [...parseUfwRules(b64(kv, 'UFW_RULES')), ...parseUfwRules(b64(kv, 'UFW_RULES6'))].filter((r) => FW_COMMENTS.includes(r.comment)),
+    nft: parseNftComments(nftText).filter((r) => `${r.family} ${r.table}` !== NFT_TABLE),
+    nftTable: nftText.split('\n').some((l) => l.startsWith(`table ${NFT_TABLE} {`)),
+    nftConf: b64(kv, 'NFT_CONF'),
+    iptables: lines('IPT4'),
+    ip6tables: lines('IPT6'),
+    iptablesPersist: kv.IPT_PERSIST === 'debian' ? 'debian' : kv.IPT_PERSIST === 'rhel' ? 'rhel' : null,
+    firewalld: kv.FIREWALLD === 'running',
+  };
+}
+
+export const firewallRemnantsFact: FactDef<FirewallRemnants> = {
+  id: 'uninstall-firewall',
+  sudo: true,
+  script: [
+    'have() { command -v "$1" >/dev/null 2>&1; }',
+    'b64() { if [ -f "$1" ]; then echo "$2=$(base64 -w0 < "$1" || true)"; else echo "$2=-"; fi; }',
+    'b64cmd() { local k=$1 o; shift; o=$("$@" 2>/dev/null) || true; echo "$k=$(printf %s "$o" | base64 -w0)"; }',
+    'if have ufw; then b64 /etc/ufw/user.rules UFW_RULES; b64 /etc/ufw/user6.rules UFW_RULES6; fi',
+    `if have nft; then b64cmd NFT nft -a list ruleset; b64 ${NFTABLES_CONF} NFT_CONF; fi`,
+    'if have iptables; then b64cmd IPT4 iptables -S INPUT; fi',
+    'if have ip6tables; then b64cmd IPT6 ip6tables -S INPUT; fi',
+    'if [ -f /etc/iptables/rules.v4 ]; then echo IPT_PERSIST=debian; elif [ -f /etc/sysconfig/iptables ]; then echo IPT_PERSIST=rhel; fi',
+    'if have firewall-cmd && firewall-cmd --state >/dev/null 2>&1; then echo FIREWALLD=running; fi',
+  ].join('\n'),
+  parse: parseFirewallRemnants,
+};
+
+const anyAddr = (a: string): boolean => a === '0.0.0.0/0' || a === '::/0' || a === 'any';
+
+/** The `ufw delete` rule spec of a rule from user.rules (the v4 and v6 halves of one rule give one spec). */
+export function ufwDeleteSpec(r: UfwRule): string[] {
+  return [r.action, ...(r.proto === 'any' ? [] : ['proto', r.proto]), 'from', anyAddr(r.src) ? 'any' : r.src, 'to', 'any', ...(r.dport === 'any' ? [] : ['port', r.dport])];
+}
+
+export function firewallUninstallPlan(fw: FirewallRemnants): Plan {
+  const actions: Action[] = [];
+  const specs = new Map<string, { spec: string[]; comment: string }>();
+  for (const r of fw.ufw) {
+    const spec = ufwDeleteSpec(r);
+    specs.set(spec.join(' '), { spec, comment: r.comment });
+  }
+  for (const [text, { spec, comment }] of specs) {
+    actions.push({ kind: 'run', title: `ufw: delete ${text} (${comment})`, script: sh`ufw delete ${spec}`, sudo: true });
+  }
+  for (const r of fw.nft) {
+    actions.push({ kind: 'run', title: `nft: delete the ${r.comment} rule (handle ${r.handle}) from ${r.family} ${r.table} ${r.chain}`, script: sh`nft delete rule ${r.family} ${r.table} ${r.chain} handle ${r.handle}`, sudo: true });
+  }
+  if (fw.nftTable) actions.push({ kind: 'run', title: `nft: delete table ${NFT_TABLE} (PostgreSQL's allowed clients)`, script: `nft delete table ${NFT_TABLE}`, sudo: true });
+  if (hasAddedBlock(fw.nftConf)) {
+    actions.push({ kind: 'run', title: `remove ha-setup's include lines from ${NFTABLES_CONF}`, script: removeAddedBlocks(NFTABLES_CONF, '^include "/etc/ha-setup/'), sudo: true });
+  }
+  for (const [tool, rules] of [['iptables', fw.iptables], ['ip6tables', fw.ip6tables]] as const) {
+    for (const r of rules) {
+      const words = r.split(/\s+/).filter(Boolean);
+      if (words[0] !== '-A') continue;
+      actions.push({ kind: 'run', title: `${tool}: delete ${r}`, script: sh`${tool} ${['-D', ...words.slice(1)]}`, sudo: true });
+    }
+  }
+  if ((fw.iptables.length || fw.ip6tables.length) && fw.iptablesPersist) {
+    const [v4, v6] = fw.iptablesPersist === 'debian' ? ['/etc/iptables/rules.v4', '/etc/iptables/rules.v6'] : ['/etc/sysconfig/iptables', '/etc/sysconfig/ip6tables'];
+    actions.push({ kind: 'run', title: `save the rules (${v4})`, script: sh`iptables-save > ${v4}\nif [ -f ${v6} ]; then ip6tables-save > ${v6}; fi`, sudo: true });
+  }
+  const note = fw.firewalld ? 'firewalld runs: its rich rules and ports carry no comment, so ha-setup leaves them; remove the ones for PostgreSQL, VRRP and HAProxy by hand (firewall-cmd --list-all)' : '';
+  if (!actions.length) return done(note || "no firewall rule of ha-setup's on this host");
+  return { actions, reason: note || "rules carrying ha-setup's comments (ha-setup-pg, ha-setup-haproxy, ha-setup-vrrp)" };
+}
+
+const firewall = defineStep({
+  id: 'uninstall.firewall',
+  title: "Firewall: ha-setup's rules deleted (ufw, nftables, iptables: by their comments)",
+  targets: ({ hosts }) => Object.keys(hosts).filter((a) => hosts[a]),
+  facts: { fw: firewallRemnantsFact },
+  plan: ({ fw }) => firewallUninstallPlan(fw),
+});
+
+// 8. Whatever else ha-setup left on any host.
 const HOSTS_MARK = /# added by ha-setup/;
 /** What the component steps handle (so that a plan does not list it twice). */
-const COMPONENT_PATHS = under(
-  '/etc/haproxy/', '/etc/keepalived/',
-  ...NFS_PREFIXES,
-  '/etc/postgresql/', '/var/lib/pgsql/', '/var/lib/postgresql/', '/etc/sysctl.d/90-ha-setup-pg', '/etc/ha-setup/pg-', '/etc/systemd/system/ha-setup-pg-',
-);
+const COMPONENT_PATHS = under('/etc/haproxy/', '/etc/keepalived/', ...NFS_PREFIXES, '/etc/postgresql/', '/var/lib/pgsql/', '/var/lib/postgresql/', ...PG_PREFIXES);
 
 export function leftoverPlan(inst: InstalledFacts): Plan {
   const actions = fileActions(inst, (p) => !COMPONENT_PATHS(p));
@@ -367,5 +586,42 @@ export const uninstallRunbook: Runbook = {
   title: 'Uninstall',
   description:
     "Undo ha-setup: unmount the share on every app server first (umount -f -l, fstab entry removed), then HAProxy, keepalived, NFS, the standby and the primary: services stopped and disabled, configuration files restored from the backups taken on apply (/var/lib/ha-setup/backups), data directories kept unless --purge-data with the cluster name typed.",
-  steps: [unmount, haproxy, keepalived, nfs, standby, primary, leftovers],
+  steps: [unmount, haproxy, keepalivedStandbys, keepalived, nfs, standby, primary, firewall, leftovers],
 };
+
+// ---------------------------------------------------------------------------------------------
+// What a plan of this runbook does, in words (the uninstall screen, per host).
+
+export type UninstallKind = 'stop' | 'unmount' | 'restore' | 'remove' | 'edit' | 'firewall' | 'other' | 'purge';
+
+/** The order the screen lists them in; purge (the data directories) apart. */
+export const UNINSTALL_KINDS: readonly UninstallKind[] = ['unmount', 'stop', 'restore', 'remove', 'edit', 'firewall', 'other', 'purge'];
+
+/** One action of an uninstall plan as a kind and its object (a unit, a path, a rule), from its title. */
+export function classifyUninstallAction(a: Action): { kind: UninstallKind; item: string } {
+  const title = a.title ?? (a.kind === 'write' ? a.path : a.script);
+  let m: RegExpExecArray | null;
+  if ((m = /^delete (?:the data directory|the shared data) (.+) \(--purge-data\)$/.exec(title))) return { kind: 'purge', item: m[1]! };
+  if (a.kind === 'write') return { kind: 'edit', item: `${a.path}: ${title}` };
+  if ((m = /^stop and disable (\S+)$/.exec(title))) return { kind: 'stop', item: m[1]! };
+  if ((m = /^stop (\S+) \(/.exec(title))) return { kind: 'stop', item: `${m[1]!} (stop only)` };
+  if ((m = /^unmount \S+ from (\S+)/.exec(title))) return { kind: 'unmount', item: m[1]! };
+  if ((m = /^restore (\S+) from /.exec(title))) return { kind: 'restore', item: m[1]! };
+  if ((m = /^remove (\/\S+) if nothing else is in it$/.exec(title))) return { kind: 'remove', item: `${m[1]!} (if empty)` };
+  if ((m = /^remove (\/\S+) \(/.exec(title))) return { kind: 'remove', item: m[1]! };
+  if ((m = /^(ufw|nft|iptables|ip6tables): delete (.+)$/.exec(title))) return { kind: 'firewall', item: `${m[1]!}: ${m[2]!}` };
+  if ((m = /^remove (ha-setup's .+) from (\S+)$/.exec(title))) return { kind: 'edit', item: `${m[2]!}: ${m[1]!} removed` };
+  return { kind: 'other', item: title };
+}
+
+/** A host's uninstall plan as lists per kind (in UNINSTALL_KINDS order, empty kinds left out). */
+export function summarizeUninstall(actions: Action[]): { kind: UninstallKind; items: string[] }[] {
+  const by = new Map<UninstallKind, string[]>();
+  for (const a of actions) {
+    const { kind, item } = classifyUninstallAction(a);
+    const list = by.get(kind) ?? [];
+    if (!list.includes(item)) list.push(item);
+    by.set(kind, list);
+  }
+  return UNINSTALL_KINDS.filter((k) => by.has(k)).map((kind) => ({ kind, items: by.get(kind)! }));
+}

@@ -38,6 +38,8 @@ export const haproxyOptionsSchema = z.strictObject({
   statsAddress: z.string().refine((a) => ipaddr.isValid(a), 'must be an IP address (127.0.0.1, or an address of the lb)').default('127.0.0.1'),
   statsPort: port.default(7000),
   statsUser: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'use letters, digits, _ . - (at most 32)').default('admin'),
+  /** With a standby load balancer (lb_standby): the port the two HAProxy share their stick table on. */
+  peersPort: port.default(10000),
 });
 export type HaproxyOptions = z.infer<typeof haproxyOptionsSchema>;
 
@@ -60,8 +62,8 @@ export function haproxyOptions(options: Record<string, unknown>): HaproxyOptions
     throw new Error(`options.haproxy.${issue.path.map(String).join('.')}: ${issue.message}${got}`);
   }
   const o = parsed.data;
-  const ports = [o.appPort, o.dbPort, o.statsPort];
-  if (new Set(ports).size !== ports.length) throw new Error(`options.haproxy: appPort, dbPort and statsPort must differ (got ${ports.join(', ')})`);
+  const ports = [o.appPort, o.dbPort, o.statsPort, o.peersPort];
+  if (new Set(ports).size !== ports.length) throw new Error(`options.haproxy: appPort, dbPort, statsPort and peersPort must differ (got ${ports.join(', ')})`);
   cache.set(options, o);
   return o;
 }
@@ -104,8 +106,30 @@ export function renderHaproxyAsset(name: string, vars: Record<string, string | n
   return out;
 }
 
+/** The name of the peers section the two load balancers share their stick table in. */
+export const PEERS = 'ha_setup_lbs';
+
+/** 2.6.12 >= 1.5 */
+export function versionAtLeast(version: string, min: string): boolean {
+  const a = version.split('.').map(Number);
+  const b = min.split('.').map(Number);
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d !== 0) return d > 0;
+  }
+  return true;
+}
+
+/** HAProxy 2.2 has `localpeer` (older ones name the local peer by the host name). */
+export const LOCALPEER_SINCE = '2.2';
+
 export interface HaproxyConfigInput {
   apps: { alias: string; address: string }[];
+  /**
+   * With a standby load balancer: this lb's alias and both load balancers, which share the app
+   * backend's stick table (a session stays on its app server when the lb VIP moves).
+   */
+  peers?: { local: string; members: { alias: string; address: string }[] } | null;
   db: { name: string; address: string; port: number }[] | null;
   options: HaproxyOptions;
   /** The stats password (the real value: the file holds it; every printed form is redacted). */
@@ -117,10 +141,24 @@ export function renderHaproxyCfg(input: HaproxyConfigInput): string {
   const o = input.options;
   const sections: string[] = [];
   const runbooks: string[] = [];
+  const peers = input.peers && input.apps.length ? input.peers : null;
+  if (peers) {
+    sections.push(
+      [
+        '',
+        '# The two load balancers (lb and lb_standby, behind lb_vip) share the stick table: a client',
+        '# keeps its app server when keepalived moves lb_vip to the other load balancer.',
+        `peers ${PEERS}`,
+        ...peers.members.map((m) => `    peer ${m.alias} ${hostPort(m.address, o.peersPort)}`),
+        '',
+      ].join('\n'),
+    );
+  }
   if (input.apps.length) {
     runbooks.push('haproxy');
     sections.push(
       renderHaproxyAsset('app-section.tmpl', {
+        stick_peers: peers ? ` peers ${PEERS}` : '',
         port: o.appPort,
         inter: o.appCheckInter,
         fall: o.appCheckFall,
@@ -141,6 +179,7 @@ export function renderHaproxyCfg(input: HaproxyConfigInput): string {
     );
   }
   return renderHaproxyAsset('haproxy.cfg.tmpl', {
+    localpeer: peers ? `    # This load balancer's name in the peers section ${PEERS}.\n    localpeer ${peers.local}\n` : '',
     runbooks: runbooks.join(' + ') || 'haproxy',
     sections: sections.join(''),
     stats_secret: STATS_SECRET,
@@ -150,12 +189,23 @@ export function renderHaproxyCfg(input: HaproxyConfigInput): string {
   });
 }
 
-/** The config the table and options ask for on this lb. */
-export function wantedHaproxyCfg(ctx: HostContext): string {
+/** The load balancers of the table: lb, and lb_standby when there is a second one. */
+export function lbServers(ctx: Pick<HostContext, 'hosts'>): { alias: string; address: string }[] {
+  return ['lb', 'lb_standby'].filter((a) => ctx.hosts[a]).map((a) => ({ alias: a, address: ctx.hosts[a]!.address }));
+}
+
+/** Two load balancers share the stick table when this HAProxy has `localpeer` (version unknown: not installed yet, a current one will be). */
+export function sharesStickTable(ctx: Pick<HostContext, 'hosts'>, version: string | null): boolean {
+  return lbServers(ctx).length === 2 && (version === null || versionAtLeast(version, LOCALPEER_SINCE));
+}
+
+/** The config the table and options ask for on this lb (version: the installed HAProxy's, if any). */
+export function wantedHaproxyCfg(ctx: HostContext, version: string | null = null): string {
   const o = haproxyOptions(ctx.options);
   const apps = appServers(ctx);
   const db = dbRoutingEnabled(ctx.options) ? dbServers(ctx) : null;
-  return renderHaproxyCfg({ apps, db, options: o, statsPassword: ctx.secret(STATS_SECRET).reveal() });
+  const peers = sharesStickTable(ctx, version) ? { local: ctx.host.alias, members: lbServers(ctx) } : null;
+  return renderHaproxyCfg({ apps, db, peers, options: o, statsPassword: ctx.secret(STATS_SECRET).reveal() });
 }
 
 export const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');

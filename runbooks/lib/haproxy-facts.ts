@@ -56,16 +56,7 @@ export function parseHaproxyFacts(stdout: string): HaproxyFacts {
   };
 }
 
-/** 2.6.12 >= 1.5 */
-export function versionAtLeast(version: string, min: string): boolean {
-  const a = version.split('.').map(Number);
-  const b = min.split('.').map(Number);
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const d = (a[i] ?? 0) - (b[i] ?? 0);
-    if (d !== 0) return d > 0;
-  }
-  return true;
-}
+export { versionAtLeast } from './haproxy-config.js';
 
 export interface HaproxySelinux {
   mode: 'enforcing' | 'permissive' | 'disabled' | 'absent';

@@ -7,13 +7,14 @@
 import ipaddr from 'ipaddr.js';
 import { sh } from '../../source/engine/shell.js';
 import { defineStep, done, type Action, type ExecContext, type HostContext, type Step } from '../../source/engine/step.js';
+import { lbAliases } from '../../source/inventory/roles.js';
 import { osFact, type OsInfo } from './host-facts.js';
 import { firewallFact, firewallTool, interfaceFor, netFact, adminInputChains, restrictive, type FirewallFacts, type NetFacts } from './pg-facts.js';
-import { HAPROXY_CANDIDATE, HAPROXY_CFG, haproxyOptions, STATS_SECRET, unmaskPrevious, wantedHaproxyCfg, appServers, dbRoutingEnabled } from './haproxy-config.js';
+import { HAPROXY_CANDIDATE, HAPROXY_CFG, haproxyOptions, STATS_SECRET, unmaskPrevious, wantedHaproxyCfg, appServers, dbRoutingEnabled, lbServers } from './haproxy-config.js';
 import { HA_FW_COMMENT, haproxyFact, haproxyNftFact, haproxySelinuxFact, versionAtLeast, type HaproxyFacts } from './haproxy-facts.js';
 
-/** The lb, when the table has one (a k8s table has none: nothing to do there). */
-export const lbTarget = ({ hosts }: { hosts: Record<string, unknown> }): string[] => (hosts.lb ? ['lb'] : []);
+/** The lb (and lb_standby, a second one with the same config), when the table has one (a k8s table has none: nothing to do there). */
+export const lbTarget = ({ hosts }: { hosts: Record<string, unknown> }): string[] => (hosts.lb ? lbAliases(hosts) : []);
 
 export function installCommand(os: OsInfo, alias: string, packages: string[]): string {
   if (os.packageManager === 'apt') return sh`DEBIAN_FRONTEND=noninteractive apt-get install -y ${packages}`;
@@ -24,6 +25,7 @@ export function installCommand(os: OsInfo, alias: string, packages: string[]): s
 /** Everything the config and service steps look at: the table's apps and DB nodes, the options. */
 export const haproxyInputs = (ctx: HostContext): unknown => [
   appServers(ctx),
+  lbServers(ctx),
   dbRoutingEnabled(ctx.options) ? [ctx.hosts.db_primary?.address, ctx.hosts.db_standby?.address] : null,
   haproxyOptions(ctx.options),
 ];
@@ -76,7 +78,7 @@ function checkStatsAddress(ctx: HostContext, net: NetFacts): void {
 
 /** The config plan: a write of HAPROXY_CFG (diff against the masked fact), check, reload. */
 export function configPlan(ha: HaproxyFacts, ctx: HostContext): { actions: Action[]; reason: string } | null {
-  const content = wantedHaproxyCfg(ctx);
+  const content = wantedHaproxyCfg(ctx, ha.version);
   const password = ctx.secret(STATS_SECRET).reveal();
   const previous = ha.config === null ? null : unmaskPrevious(ha.config, ha.authHashes, password);
   if (previous === content) return null;

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
 import { quote } from '../../source/engine/shell.js';
 import type { HostContext } from '../../source/engine/step.js';
+import { haproxyOptions } from './haproxy-config.js';
 import { keepalivedOptions } from './keepalived-options.js';
 import { pgOptions } from './options.js';
 import { addressesOf, type NetAddress, type NetFacts, type Resolved } from './pg-facts.js';
@@ -46,6 +47,7 @@ export const KEEPALIVED_CONF = '/etc/keepalived/keepalived.conf';
 export const SCRIPT_DIR = '/usr/local/lib/ha-setup/keepalived';
 export const PG_SCRIPT = `${SCRIPT_DIR}/pg-ha`;
 export const NFS_SCRIPT = `${SCRIPT_DIR}/nfs-check`;
+export const HAPROXY_SCRIPT = `${SCRIPT_DIR}/haproxy-check`;
 export const PG_ENV = '/etc/ha-setup/keepalived-pg.env';
 export const STATE_DIR = '/var/lib/ha-setup/keepalived';
 /** The journal/syslog tag of every decision the scripts take. */
@@ -57,7 +59,7 @@ export const fenceDropIn = (unit: string): string => `/etc/systemd/system/${unit
 // ---------------------------------------------------------------------------------------------
 // The two pairs
 
-export type PairKind = 'db' | 'nfs';
+export type PairKind = 'db' | 'nfs' | 'lb';
 
 export interface Pair {
   kind: PairKind;
@@ -73,7 +75,14 @@ export interface Pair {
 export const PAIRS: Record<PairKind, Pair> = {
   db: { kind: 'db', primary: 'db_primary', standby: 'db_standby', vipAlias: 'db_vip', instance: 'ha_setup_db', secret: 'keepalived.db.auth_pass' },
   nfs: { kind: 'nfs', primary: 'nfs_primary', standby: 'nfs_standby', vipAlias: 'nfs_vip', instance: 'ha_setup_nfs', secret: 'keepalived.nfs.auth_pass' },
+  lb: { kind: 'lb', primary: 'lb', standby: 'lb_standby', vipAlias: 'lb_vip', instance: 'ha_setup_lb', secret: 'keepalived.lb.auth_pass' },
 };
+
+/** The virtual_router_id of a pair (options.keepalived.dbRouterId, nfsRouterId, lbRouterId). */
+export function routerIdOf(kind: PairKind, options: Record<string, unknown>): number {
+  const o = keepalivedOptions(options);
+  return kind === 'db' ? o.dbRouterId : kind === 'nfs' ? o.nfsRouterId : o.lbRouterId;
+}
 
 /**
  * Base priorities: distinct, the table's primary higher; the gap (1) is smaller than
@@ -184,11 +193,12 @@ export function keepalivedConf(ctx: HostContext, addr: VrrpAddresses): string {
     iface: addr.iface,
     priority: ctx.host.alias === pair.primary ? PRIORITY.primary : PRIORITY.standby,
     routerId: ctx.host.alias,
-    routerIdNumber: pair.kind === 'db' ? o.dbRouterId : o.nfsRouterId,
+    routerIdNumber: routerIdOf(pair.kind, ctx.options),
     instance: pair.instance,
     authPass: ctx.secret(pair.secret).reveal(),
     email: email.global,
     smtpAlert: email.instance,
+    ...(pair.kind === 'lb' ? { appPort: haproxyOptions(ctx.options).appPort } : {}),
   });
 }
 

@@ -5,6 +5,7 @@
  *   keepalived:
  *     dbRouterId: 51            # virtual_router_id of the DB pair (1..255)
  *     nfsRouterId: 52           # virtual_router_id of the NFS pair (must differ)
+ *     lbRouterId: 53            # virtual_router_id of the load balancer pair (lb + lb_standby)
  *     interface: eth0           # only when the VIP's subnet is on no interface (rare)
  *     peerTimeout: 1            # seconds a notify/check script waits for the peer's PostgreSQL
  *     fenceWait: 5              # seconds a new MASTER waits for the old primary to stop
@@ -25,6 +26,7 @@ export const keepalivedOptionsSchema = z
   .strictObject({
     dbRouterId: z.coerce.number().int().min(1).max(255).default(51),
     nfsRouterId: z.coerce.number().int().min(1).max(255).default(52),
+    lbRouterId: z.coerce.number().int().min(1).max(255).default(53),
     interface: z
       .string()
       .regex(/^[A-Za-z0-9_.:@-]{1,15}$/, 'must be an interface name (e.g. eth0)')
@@ -40,7 +42,8 @@ export const keepalivedOptionsSchema = z
       })
       .optional(),
   })
-  .refine((o) => o.dbRouterId !== o.nfsRouterId, { message: 'dbRouterId and nfsRouterId must differ (one virtual_router_id per VIP)', path: ['nfsRouterId'] });
+  .refine((o) => o.dbRouterId !== o.nfsRouterId, { message: 'dbRouterId and nfsRouterId must differ (one virtual_router_id per VIP)', path: ['nfsRouterId'] })
+  .refine((o) => o.lbRouterId !== o.dbRouterId && o.lbRouterId !== o.nfsRouterId, { message: 'lbRouterId must differ from dbRouterId and nfsRouterId (one virtual_router_id per VIP)', path: ['lbRouterId'] });
 
 export type KeepalivedOptions = z.infer<typeof keepalivedOptionsSchema>;
 
@@ -58,7 +61,7 @@ export function keepalivedOptions(options: Record<string, unknown>): KeepalivedO
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     if (issue.code === 'unrecognized_keys') {
-      throw new Error(`options.keepalived: unknown setting ${issue.keys.map((k) => `"${k}"`).join(', ')}; known: dbRouterId, nfsRouterId, interface, peerTimeout, fenceWait, email`);
+      throw new Error(`options.keepalived: unknown setting ${issue.keys.map((k) => `"${k}"`).join(', ')}; known: dbRouterId, nfsRouterId, lbRouterId, interface, peerTimeout, fenceWait, email`);
     }
     const path = ['options', 'keepalived', ...issue.path.map(String)].join('.');
     throw new Error(`${path}: ${issue.message}`);

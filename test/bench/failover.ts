@@ -110,10 +110,13 @@ async function main(): Promise<number> {
           console.log(
             `${fault.padEnd(15)} #${i}  ${report.target.alias} -> ${report.survivor.alias}  VIP moved ${sec(m.vipMovedMs).padStart(7)}  RTO ${sec(m.rtoMs).padStart(7)}  lost ${report.rpo.missing ?? '?'} of ${report.rpo.acknowledged}  ${report.ok ? 'ok' : `FAILED: ${report.checks.filter((c) => !c.ok).map((c) => c.name).join('; ')}`}`,
           );
-          if (!report.ok) failed = true;
+          if (!report.ok) {
+            failed = true;
+            for (const d of report.decisions) console.log(`    ${d.time}  ${d.host}  ${d.message}`);
+          }
         }
         const r = await ha(['rejoin', 'db', '--config', file, '--yes'], env);
-        if (r.code !== 0) throw new Error(`rejoin after ${fault} #${i} failed: ${r.stderr.trim().split('\n').pop()}`);
+        if (r.code !== 0) throw new Error(`rejoin after ${fault} #${i} failed (exit ${r.code}):\n${r.stdout.trim().split('\n').slice(-10).join('\n')}\n${r.stderr.trim().split('\n').slice(-25).join('\n')}`);
       }
     }
   } finally {

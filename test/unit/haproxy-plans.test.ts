@@ -285,7 +285,7 @@ test('topology switches and bad input: one line naming the field', () => {
   assert.equal(errOf({ haproxy: { statsAddress: 'localhost' } }), 'options.haproxy.statsAddress: must be an IP address (127.0.0.1, or an address of the lb) (got "localhost")');
   assert.equal(errOf({ haproxy: { statsAddress: '198.18.0.99' } }), 'options.haproxy.statsAddress: 198.18.0.99 is not an address of lb (198.18.0.17); use 127.0.0.1 or one of its own addresses');
   assert.match(errOf({ haproxy: { stats: 1 } }), /^options\.haproxy: unknown setting "stats"; known: appPort, /);
-  assert.equal(errOf({ haproxy: { dbPort: 7000 } }), 'options.haproxy: appPort, dbPort and statsPort must differ (got 8181, 7000, 7000)');
+  assert.equal(errOf({ haproxy: { dbPort: 7000 } }), 'options.haproxy: appPort, dbPort, statsPort and peersPort must differ (got 8181, 7000, 7000, 10000)');
   assert.equal(errOf({}, { db_primary: '198.18.0.11', lb: '198.18.0.17' }), 'runbook haproxy: the server table has an lb but no app servers (app1, app2, ...); add them to servers:');
   assert.equal(errOf({ postgres: { dbViaHaproxy: true } }, { db_primary: '198.18.0.11', db_standby: '198.18.0.12', app1: '198.18.0.15' }), 'options.postgres.dbViaHaproxy is true but the server table has no lb; add lb (the HAProxy host) or set dbViaHaproxy: false');
 });
@@ -311,4 +311,31 @@ test('firewall on the lb with ufw, nftables or iptables (plan fixtures): 8181 op
   const v4 = ['-P INPUT DROP', '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT'];
   assert.equal(scripts(plan({ iptables: { v4, v6: null, persist: 'debian' } })), 'iptables -I INPUT -p tcp --dport 8181 -m comment --comment ha-setup-haproxy -j ACCEPT\niptables-save > /etc/iptables/rules.v4');
   assert.deepEqual(actions(plan({ iptables: { v4: [...v4, '-A INPUT -p tcp -m tcp --dport 8181 -m comment --comment ha-setup-haproxy -j ACCEPT'], v6: null, persist: 'debian' } })), []);
+});
+
+test('a standby load balancer: the same config on lb and lb_standby, sharing the stick table (peers), the peers port opened to each other', (t) => {
+  const servers = { app1: '198.18.0.15', app2: '198.18.0.16', lb: '198.18.0.17', lb_standby: '198.18.0.18', lb_vip: '198.18.0.102' };
+  const ufw = (alias: string, address: string) => ({ fw: { ...(defaults(alias, address).fw as object), ufw: { installed: true, active: true, rules: [] } } });
+  const { outcomes } = planAll([haproxyRunbook], { servers, options: {}, facts: { lb: ufw('lb', servers.lb), lb_standby: ufw('lb_standby', servers.lb_standby) } });
+  const cfg = (alias: string) => writeOf(get(outcomes, 'haproxy.config', alias), HAPROXY_CFG).content;
+  for (const [alias, other] of [['lb', 'lb_standby'], ['lb_standby', 'lb']] as const) {
+    const c = cfg(alias);
+    assert.match(c, new RegExp(`\\n    localpeer ${alias}\\n`));
+    assert.match(c, /\npeers ha_setup_lbs\n    peer lb 198\.18\.0\.17:10000\n    peer lb_standby 198\.18\.0\.18:10000\n/);
+    assert.match(c, /stick-table type binary len 32 size 30k expire 30m peers ha_setup_lbs\n/);
+    // Apart from its own peer name the two files are the same.
+    assert.equal(c.replace(`localpeer ${alias}`, ''), cfg(other).replace(`localpeer ${other}`, ''));
+    assert.match(scripts(get(outcomes, 'haproxy.peers.firewall', alias)), new RegExp(`ufw allow proto tcp from ${servers[other].replace(/\./g, '\\.')} to any port 10000 comment`));
+    assert.match(scripts(get(outcomes, 'haproxy.firewall', alias)), /ufw allow proto tcp to any port 8181/);
+  }
+  const check = haproxyCheck(cfg('lb'));
+  if (typeof check === 'string') t.diagnostic(`haproxy -c not run: ${check} (the lab test runs it on Debian's haproxy)`);
+  else assert.ok(check.ok, check.out);
+  // One load balancer: no peers section, no peers firewall step.
+  const one = planAll([haproxyRunbook], { servers: { app1: '198.18.0.15', app2: '198.18.0.16', lb: '198.18.0.17' }, options: {}, facts: {} }).outcomes;
+  assert.doesNotMatch(writeOf(get(one, 'haproxy.config', 'lb'), HAPROXY_CFG).content, /peers|localpeer/);
+  assert.equal(one.filter((o) => o.step === 'haproxy.peers.firewall').length, 0);
+  // HAProxy older than 2.2 (no localpeer, e.g. RHEL 8's 1.8): no shared stick table rather than a config it rejects.
+  const old = planAll([haproxyRunbook], { servers, options: {}, facts: { lb: { ha: { installed: true, version: '1.8.27', active: false, enabled: false, config: null, authHashes: [] } } } }).outcomes;
+  assert.doesNotMatch(writeOf(get(old, 'haproxy.config', 'lb'), HAPROXY_CFG).content, /peers|localpeer/);
 });

@@ -13,7 +13,7 @@ import { Secret } from '../../source/engine/shell.js';
 import type { Action, FactMap, HostContext, Plan, Step } from '../../source/engine/step.js';
 import { configActions, keepalivedRunbook } from '../../runbooks/keepalived.js';
 import { RUNBOOKS } from '../../runbooks/index.js';
-import { fenceDropIn, KEEPALIVED_CONF, NFS_SCRIPT, PG_ENV, PG_SCRIPT, SCRIPT_DIR, STATE_DIR } from '../../runbooks/lib/keepalived-config.js';
+import { fenceDropIn, HAPROXY_SCRIPT, KEEPALIVED_CONF, NFS_SCRIPT, PG_ENV, PG_SCRIPT, SCRIPT_DIR, STATE_DIR } from '../../runbooks/lib/keepalived-config.js';
 import type { KeepalivedFacts, ManagedFile, VrrpFirewallFacts } from '../../runbooks/lib/keepalived-facts.js';
 import { parseKeepalivedFacts, parseNftVrrpRules, versionAtLeast } from '../../runbooks/lib/keepalived-facts.js';
 import { vrrpFirewallPlan } from '../../runbooks/lib/keepalived-firewall.js';
@@ -28,6 +28,9 @@ const SERVERS = {
   nfs_standby: '198.18.0.14',
   nfs_vip: '198.18.0.101',
   app1: '198.18.0.15',
+  lb: '198.18.0.17',
+  lb_standby: '198.18.0.18',
+  lb_vip: '198.18.0.102',
 };
 
 const secret = (name: string): Secret => new Secret(name, name.endsWith('auth_pass') ? createHash('sha256').update(name).digest('base64url').slice(0, 8) : 'x'.repeat(24));
@@ -183,6 +186,31 @@ test('NFS pair: its own VIP and virtual_router_id, the NFS health check, no Post
   assert.ok(block(custom, 'vrrp_instance ha_setup_nfs').includes('priority 150'));
 });
 
+test('load balancer pair (lb + lb_standby): its own VIP and virtual_router_id 53, a health check on HAProxy listening on the app port', () => {
+  for (const [alias, prio, peer] of [['lb', 151, '198.18.0.18'], ['lb_standby', 150, '198.18.0.17']] as const) {
+    const c = confOf(alias);
+    const inst = block(c, 'vrrp_instance ha_setup_lb');
+    for (const want of ['state BACKUP', 'nopreempt', 'virtual_router_id 53', `priority ${prio}`, `unicast_src_ip ${SERVERS[alias]}`, peer]) assert.ok(inst.includes(want), `${alias}: ${want}`);
+    assert.deepEqual(block(c, 'virtual_ipaddress'), ['virtual_ipaddress {', '198.18.0.102/24 dev eth0', '}']);
+    const chk = block(c, 'vrrp_script chk_haproxy');
+    assert.ok(chk.includes(`script "${HAPROXY_SCRIPT} 8181"`) && chk.includes('weight 0'));
+    assert.deepEqual(block(c, 'track_script'), ['track_script {', 'chk_haproxy', '}']);
+    assert.ok(!c.includes('pg-ha') && !c.includes('nfs-check'));
+  }
+  // The app port and the router id follow the options; the three router ids must differ.
+  const custom = confOf('lb', ctxFor('lb', { options: { haproxy: { appPort: 9443 }, keepalived: { lbRouterId: 60 } } }));
+  assert.ok(custom.includes(`script "${HAPROXY_SCRIPT} 9443"`) && block(custom, 'vrrp_instance ha_setup_lb').includes('virtual_router_id 60'));
+  assert.throws(() => confOf('lb', ctxFor('lb', { options: { keepalived: { lbRouterId: 51 } } })), /^Error: options\.keepalived\.lbRouterId: lbRouterId must differ from dbRouterId and nfsRouterId/);
+  // The scripts step installs the HAProxy check there, nothing of PostgreSQL or NFS.
+  const p = plan('keepalived.scripts', ctxFor('lb_standby'), hostFacts('lb_standby', { ka: ka({ [HAPROXY_SCRIPT]: { content: null, mode: null, owner: null } }) }));
+  const w = written(p);
+  assert.deepEqual([...w.keys()], [HAPROXY_SCRIPT]);
+  assert.equal(w.get(HAPROXY_SCRIPT)!.mode, 0o755);
+  // Without lb_standby (one load balancer) the lb has no keepalived.
+  const { lb_standby: _s, lb_vip: _v, ...oneLb } = SERVERS;
+  assert.deepEqual(step('keepalived.config').targets({ hosts: tableOf({ servers: oneLb }).hosts, options: {} }).filter((a) => a.startsWith('lb')), []);
+});
+
 test('SMTP notification settings from options.keepalived.email', () => {
   const ctx = ctxFor('db_primary', { options: { keepalived: { email: { to: ['dba@example.com', 'ops@example.com'], from: 'ka@example.com', smtpServer: '192.0.2.25 2525' } } } });
   const conf = confOf('db_primary', ctx);
@@ -224,7 +252,7 @@ test('a new config is checked with keepalived -t before keepalived reads it; the
 
 test('a second run with everything in place plans nothing, each step saying why', () => {
   const files: Record<string, Record<string, ManagedFile>> = {};
-  for (const alias of ['db_primary', 'db_standby', 'nfs_primary', 'nfs_standby']) {
+  for (const alias of ['db_primary', 'db_standby', 'nfs_primary', 'nfs_standby', 'lb', 'lb_standby']) {
     const ctx = ctxFor(alias);
     const have: Record<string, ManagedFile> = {};
     for (const id of ['keepalived.scripts', 'keepalived.config']) {
@@ -236,7 +264,7 @@ test('a second run with everything in place plans nothing, each step saying why'
     }
     files[alias] = have;
     const isDb = alias.startsWith('db');
-    assert.ok(have[isDb ? PG_SCRIPT : NFS_SCRIPT], `${alias}: its script is written`);
+    assert.ok(have[isDb ? PG_SCRIPT : alias.startsWith('lb') ? HAPROXY_SCRIPT : NFS_SCRIPT], `${alias}: its script is written`);
     if (isDb) {
       assert.ok(have[PG_ENV] && have[fenceDropIn('postgresql@15-main')] && have[STATE_DIR]);
       assert.match(have[PG_ENV]!.content!, /^HA_PEER=198\.18\.0\.1[12]$/m);
@@ -257,8 +285,8 @@ test('a second run with everything in place plans nothing, each step saying why'
 
 test('install, enable and start: the primaries first, then the standbys', () => {
   const hosts = tableOf({ servers: SERVERS }).hosts;
-  assert.deepEqual(step('keepalived.start-primary').targets({ hosts, options: {} }), ['db_primary', 'nfs_primary']);
-  assert.deepEqual(step('keepalived.start-standby').targets({ hosts, options: {} }), ['db_standby', 'nfs_standby']);
+  assert.deepEqual(step('keepalived.start-primary').targets({ hosts, options: {} }), ['db_primary', 'nfs_primary', 'lb']);
+  assert.deepEqual(step('keepalived.start-standby').targets({ hosts, options: {} }), ['db_standby', 'nfs_standby', 'lb_standby']);
   const ids = keepalivedRunbook.steps.map((s) => s.id);
   assert.ok(ids.indexOf('keepalived.config') < ids.indexOf('keepalived.start-primary'));
   const off = plan('keepalived.start-standby', ctxFor('db_standby'), hostFacts('db_standby', { ka: ka({}, { enabled: 'disabled', active: 'inactive' }) }));
