@@ -16,7 +16,7 @@ import { pgOptions } from './lib/options.js';
 import { b64, parseKv } from './lib/pg-facts.js';
 import { DB_NODES, layoutFor } from './lib/pg-layout.js';
 import { appServers, dbRoutingEnabled, haproxyOptions, renderHaproxyAsset, sha256 } from './lib/haproxy-config.js';
-import { configStep, firewallStep, installCommand, installStep, selinuxStep, serviceStep } from './lib/haproxy-steps.js';
+import { addressesFor, configStep, firewallStep, installCommand, installStep, selinuxStep, serviceStep } from './lib/haproxy-steps.js';
 import { HEALTH_SECRET, HEALTH_USER } from './pg-users.js';
 
 const P = 'db-routing';
@@ -159,8 +159,8 @@ export const dbRoutingRunbook: Runbook = {
     firewallStep(`${P}.health`, {
       title: 'Firewall on the DB nodes: the health port from the lb (and lb_standby)',
       targets: dbTargets,
-      rules: (ctx) => {
-        const lbs = lbAliases(ctx.hosts).map((a) => ctx.hosts[a]!.address);
+      rules: (ctx, resolved) => {
+        const lbs = addressesFor(ctx, resolved, lbAliases(ctx.hosts));
         return [{ port: haproxyOptions(ctx.options).healthPort, from: lbs.length ? lbs : 'any' }];
       },
     }),
@@ -171,8 +171,8 @@ export const dbRoutingRunbook: Runbook = {
     firewallStep(P, {
       title: 'Firewall on the lb: the DB port (15432) from the app servers',
       targets: lbTargets,
-      rules: (ctx) => {
-        const apps = appServers(ctx).map((a) => a.address);
+      rules: (ctx, resolved) => {
+        const apps = addressesFor(ctx, resolved, appServers(ctx).map((a) => a.alias));
         return [{ port: haproxyOptions(ctx.options).dbPort, from: apps.length ? apps : 'any' }];
       },
     }),

@@ -8,9 +8,10 @@
  * stick table (HAProxy peers); the keepalived runbook moves lb_vip between them.
  */
 import ipaddr from 'ipaddr.js';
-import type { Runbook } from '../source/engine/step.js';
+import type { HostContext, Runbook } from '../source/engine/step.js';
 import { appServers, dbRoutingEnabled, haproxyOptions, lbServers } from './lib/haproxy-config.js';
-import { configStep, firewallStep, installStep, lbTarget, selinuxStep, serviceStep, type PortRule } from './lib/haproxy-steps.js';
+import { addressesFor, configStep, firewallStep, installStep, lbTarget, selinuxStep, serviceStep, type PortRule } from './lib/haproxy-steps.js';
+import type { Resolved } from './lib/pg-facts.js';
 
 const P = 'haproxy';
 
@@ -37,9 +38,9 @@ function peerTargets(ctx: { hosts: Record<string, unknown>; options: Record<stri
 }
 
 /** The peers port from the other load balancer (the stick table is shared between the two). */
-export function peerFirewallRules(ctx: { host: { alias: string }; hosts: Record<string, { address: string } | undefined>; options: Record<string, unknown> }): PortRule[] {
+export function peerFirewallRules(ctx: HostContext, resolved: Resolved): PortRule[] {
   const other = ctx.host.alias === 'lb' ? 'lb_standby' : 'lb';
-  return [{ port: haproxyOptions(ctx.options).peersPort, from: [ctx.hosts[other]!.address] }];
+  return [{ port: haproxyOptions(ctx.options).peersPort, from: addressesFor(ctx, resolved, [other]) }];
 }
 
 export const haproxyRunbook: Runbook = {
@@ -53,6 +54,6 @@ export const haproxyRunbook: Runbook = {
     { ...configStep(P), targets: appTargets },
     { ...serviceStep(P), targets: appTargets },
     firewallStep(P, { title: 'Firewall: the app port (8181) open on the lb', targets: appTargets, rules: (ctx) => appFirewallRules(ctx) }),
-    firewallStep(`${P}.peers`, { title: 'Firewall: the stick-table peers port (10000) between lb and lb_standby', targets: peerTargets, rules: (ctx) => peerFirewallRules(ctx) }),
+    firewallStep(`${P}.peers`, { title: 'Firewall: the stick-table peers port (10000) between lb and lb_standby', targets: peerTargets, rules: peerFirewallRules }),
   ],
 };

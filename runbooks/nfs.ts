@@ -3,7 +3,9 @@
  * and nfs_standby exporting the shared directory to the app servers only, with the same fsid
  * on both; replication of the data from the server that holds the NFS VIP to the other one
  * (rsync over SSH on a systemd timer, so the direction follows the VIP); and on every app
- * server a hard NFSv4 mount from the VIP in /etc/fstab, mounted now.
+ * server a hard NFSv4 mount from the VIP in /etc/fstab, mounted now. The NFS port (tcp 2049) is opened to
+ * the app servers only with the host's firewall tool; on the RHEL family with SELinux the kernel
+ * server gets nfs_export_all_rw.
  *
  * Replication: rsync on a timer rather than lsyncd. rsync is in every distribution's base
  * repositories (lsyncd needs EPEL on the RHEL family), each pass is stateless and decides its
@@ -15,7 +17,9 @@
  */
 import { heredoc, sh } from '../source/engine/shell.js';
 import { defineStep, done, type Action, type ExecContext, type HostContext, type HostRef, type Plan, type Runbook, type Step } from '../source/engine/step.js';
+import { addressesFor, firewallStep } from './lib/haproxy-steps.js';
 import { osFact, type OsInfo } from './lib/host-facts.js';
+import { selinuxBoolFact, selinuxBoolPlan } from './lib/selinux.js';
 import { NFS_PATHS, REPLICATION_TIMER, nfsClientFact, nfsServerFact, type NfsClientFacts, type NfsServerFacts } from './lib/nfs-facts.js';
 import { keyComment, replicationPublicKey, replicationSecret } from './lib/nfs-key.js';
 import { nfsOptions, type NfsOptions } from './lib/nfs-options.js';
@@ -172,6 +176,28 @@ const exportStep = defineStep({
   inputs: (ctx) => serverConfig(ctx),
   plan: ({ srv }, ctx) => exportPlan(srv, ctx),
   verify: verifyExport,
+});
+
+/** NFSv4 needs one port: tcp 2049 from the app servers (rpcbind and mountd are NFSv3 only). */
+export const NFS_PORT = 2049;
+
+const firewall = firewallStep('nfs', {
+  title: 'Firewall on the NFS servers: NFSv4 (tcp 2049) from the app servers only',
+  targets: nfsNodes,
+  rules: (ctx, resolved) => {
+    const apps = addressesFor(ctx, resolved, appHosts(ctx.hosts).map((h) => h.alias));
+    if (apps.length === 0) throw new Error('the server table has no app servers (app1, app2 ...): nobody would be let in to the NFS port; add them');
+    return [{ port: NFS_PORT, from: apps }];
+  },
+});
+
+/** The kernel server on the RHEL family: exports are read-write only with nfs_export_all_rw on. */
+const selinux = defineStep({
+  id: 'nfs.selinux',
+  title: 'SELinux: nfs_export_all_rw = 1 (the kernel NFS server may export the share read-write)',
+  targets: (ctx) => (nfsOptions(ctx.options).server === 'kernel' ? nfsNodes(ctx) : []),
+  facts: { se: selinuxBoolFact('nfs_export_all_rw') },
+  plan: ({ se }) => selinuxBoolPlan(se, 'nfs_export_all_rw', 'the app servers write to the share'),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -344,7 +370,7 @@ const verify = defineStep({
 });
 
 /** Server-side steps, client-side steps: what `ha-setup nfs server|client` run. */
-export const NFS_SERVER_STEPS = [packages, exportStep];
+export const NFS_SERVER_STEPS = [packages, selinux, exportStep, firewall];
 export const NFS_CLIENT_STEPS = [mount];
 
 export const nfsRunbook: Runbook = {
@@ -352,6 +378,6 @@ export const nfsRunbook: Runbook = {
   title: 'NFS sharing',
   description:
     "The guides' NFS section and helper script: a kernel NFS server (or nfs-ganesha) on nfs_primary and nfs_standby exporting the shared directory (CCC: /usr/safenet/ccc/packages) to the app servers only with one fsid; rsync over SSH every minute from the NFS VIP holder to its peer (restricted key); app servers mount it from the NFS VIP (fstab: nfs4, hard, _netdev).",
-  steps: [packages, exportStep, replicationKey, replicationTrust, replicationTimer, mount, verify],
+  steps: [packages, selinux, exportStep, firewall, replicationKey, replicationTrust, replicationTimer, mount, verify],
 };
 

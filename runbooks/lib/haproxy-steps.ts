@@ -9,7 +9,7 @@ import { sh } from '../../source/engine/shell.js';
 import { defineStep, done, type Action, type ExecContext, type HostContext, type Step } from '../../source/engine/step.js';
 import { lbAliases } from '../../source/inventory/roles.js';
 import { osFact, type OsInfo } from './host-facts.js';
-import { firewallFact, firewallTool, interfaceFor, netFact, adminInputChains, restrictive, type FirewallFacts, type NetFacts } from './pg-facts.js';
+import { addressesOf, firewallFact, firewallTool, interfaceFor, netFact, adminInputChains, resolveFact, restrictive, tableNames, type FirewallFacts, type NetFacts, type Resolved } from './pg-facts.js';
 import { HAPROXY_CANDIDATE, HAPROXY_CFG, haproxyOptions, STATS_SECRET, unmaskPrevious, wantedHaproxyCfg, appServers, dbRoutingEnabled, lbServers } from './haproxy-config.js';
 import { HA_FW_COMMENT, haproxyFact, haproxyNftFact, haproxySelinuxFact, versionAtLeast, type HaproxyFacts } from './haproxy-facts.js';
 
@@ -250,15 +250,16 @@ export function firewallActions(fw: FirewallFacts, nftOurs: string[], net: NetFa
   return { tool, actions, notes };
 }
 
-export function firewallStep(prefix: string, spec: { title: string; targets: Step['targets']; rules: (ctx: HostContext) => PortRule[] }): Step {
+export function firewallStep(prefix: string, spec: { title: string; targets: Step['targets']; rules: (ctx: HostContext, resolved: Resolved) => PortRule[] }): Step {
   return defineStep({
     id: `${prefix}.firewall`,
     title: spec.title,
     targets: spec.targets,
-    facts: { fw: firewallFact, nft: haproxyNftFact, net: netFact },
-    inputs: (ctx) => spec.rules(ctx),
-    plan({ fw, nft, net }, ctx) {
-      const rules = spec.rules(ctx);
+    // Host names of the table are resolved on the host itself (its DNS and /etc/hosts): rules need addresses.
+    facts: (ctx) => ({ fw: firewallFact, nft: haproxyNftFact, net: netFact, resolve: resolveFact(tableNames(ctx)) }),
+    inputs: (ctx) => tableNames(ctx),
+    plan({ fw, nft, net, resolve }, ctx) {
+      const rules = spec.rules(ctx, resolve);
       const what = rules.map((r) => `tcp ${r.port} from ${r.from === 'any' ? 'anywhere' : r.from.join(', ')}`).join('; ');
       const r = firewallActions(fw, nft.rules, net, ctx, rules);
       if (r.tool === 'none') return done(`no firewall is active on ${ctx.host.alias}: ${what} already reachable; nothing to open`);
@@ -267,4 +268,9 @@ export function firewallStep(prefix: string, spec: { title: string; targets: Ste
       return { actions: r.actions, reason: summary };
     },
   });
+}
+
+/** The addresses of some aliases of the table, host names resolved as the host sees them. */
+export function addressesFor(ctx: HostContext, resolved: Resolved, aliases: string[]): string[] {
+  return [...new Set(aliases.filter((a) => ctx.hosts[a]).flatMap((a) => addressesOf(ctx.hosts[a]!.address, resolved, ctx.host.alias)))];
 }

@@ -13,6 +13,7 @@ import { nfsRunbook, exportPlan, mountPlan, serverPackages } from '../../runbook
 import { NFS_PATHS, parseMounts, type NfsClientFacts, type NfsServerFacts } from '../../runbooks/lib/nfs-facts.js';
 import { defaultFsid, nfsOptions } from '../../runbooks/lib/nfs-options.js';
 import { replicationPublicKey } from '../../runbooks/lib/nfs-key.js';
+import { parseSelinuxBool } from '../../runbooks/lib/selinux.js';
 import type { OsInfo } from '../../runbooks/lib/host-facts.js';
 import { createHash } from 'node:crypto';
 import { Secret } from '../../source/engine/shell.js';
@@ -242,5 +243,55 @@ test('mountClients: false leaves the app servers alone; the steps run in the ord
   const mount = nfsRunbook.steps.find((s) => s.id === 'nfs.mount')!;
   assert.deepEqual(mount.targets({ hosts, options: {} }), ['app1', 'app2']);
   assert.deepEqual(mount.targets({ hosts, options: { nfs: { mountClients: false } } }), []);
-  assert.deepEqual(nfsRunbook.steps.map((s) => s.id), ['nfs.packages', 'nfs.export', 'nfs.replication-key', 'nfs.replication-trust', 'nfs.replication-timer', 'nfs.mount', 'nfs.verify']);
+  assert.deepEqual(nfsRunbook.steps.map((s) => s.id), ['nfs.packages', 'nfs.selinux', 'nfs.export', 'nfs.firewall', 'nfs.replication-key', 'nfs.replication-trust', 'nfs.replication-timer', 'nfs.mount', 'nfs.verify']);
+});
+
+const stepOf = (id: string) => nfsRunbook.steps.find((s) => s.id === id)!;
+const noFw = {
+  firewalld: { running: false, defaultZone: '', runtime: [], permanent: [] },
+  ufw: { installed: false, active: false, rules: [] },
+  nft: { installed: false, serviceEnabled: false, chains: [], sets: [], tables: [], conf: null, ours: null, accept: null },
+  iptables: { v4: null, v6: null, persist: null },
+};
+const netOf = (address: string) => ({ addresses: [{ iface: 'eth0', family: 'inet', address, prefix: 24, scope: 'global' }], hostname: 'h', fqdn: 'h' });
+
+test('firewall (plan fixtures): tcp 2049 from each app server only, with ufw or firewalld; app servers by host name are resolved on the NFS server', () => {
+  const fw = stepOf('nfs.firewall');
+  const hosts = tableOf({ servers: SERVERS }).hosts;
+  assert.deepEqual(fw.targets({ hosts, options: {} }), ['nfs_primary', 'nfs_standby']);
+  const ufw = fw.plan({ fw: { ...noFw, ufw: { installed: true, active: true, rules: [] } }, nft: { rules: [] }, net: netOf(SERVERS.nfs_primary), resolve: {} } as never, ctxFor('nfs_primary'));
+  assert.deepEqual(ufw.actions.map((a) => (a.kind === 'run' ? a.script : '')), [
+    "ufw allow proto tcp from 198.18.0.15 to any port 2049 comment ha-setup-haproxy",
+    "ufw allow proto tcp from 198.18.0.16 to any port 2049 comment ha-setup-haproxy",
+  ]);
+  const zone = { name: 'public', interfaces: ['eth0'], ports: [], richRules: [] };
+  const fwd = fw.plan({ fw: { ...noFw, firewalld: { running: true, defaultZone: 'public', runtime: [zone], permanent: [zone] } }, nft: { rules: [] }, net: netOf(SERVERS.nfs_standby), resolve: {} } as never, ctxFor('nfs_standby'));
+  const text = fwd.actions.map((a) => (a.kind === 'run' ? a.script : '')).join('\n');
+  for (const ip of [SERVERS.app1, SERVERS.app2]) {
+    assert.match(text, new RegExp(`firewall-cmd --zone=public --add-rich-rule='rule family="ipv4" source address="${ip.replace(/\./g, '\\.')}/32" port port="2049" protocol="tcp" accept'`));
+    assert.match(text, new RegExp(`firewall-cmd --permanent --zone=public --add-rich-rule='rule family="ipv4" source address="${ip.replace(/\./g, '\\.')}/32" port port="2049"`));
+  }
+  // No active firewall: nothing to do, and it says so.
+  const none = fw.plan({ fw: noFw, nft: { rules: [] }, net: netOf(SERVERS.nfs_primary), resolve: {} } as never, ctxFor('nfs_primary'));
+  assert.deepEqual(none.actions, []);
+  assert.match(none.reason!, /no firewall is active on nfs_primary: tcp 2049 from 198\.18\.0\.15, 198\.18\.0\.16/);
+  // Host names: resolved on the NFS server; one that does not resolve is named with the fix.
+  const named = { ...SERVERS, app2: 'app2.example.lan' };
+  const viaDns = fw.plan({ fw: { ...noFw, ufw: { installed: true, active: true, rules: [] } }, nft: { rules: [] }, net: netOf(SERVERS.nfs_primary), resolve: { 'app2.example.lan': ['198.18.0.26'] } } as never, ctxFor('nfs_primary', {}, named));
+  assert.match(viaDns.actions.map((a) => (a.kind === 'run' ? a.script : '')).join('\n'), /from 198\.18\.0\.26 to any port 2049/);
+  assert.throws(() => fw.plan({ fw: noFw, nft: { rules: [] }, net: netOf(SERVERS.nfs_primary), resolve: {} } as never, ctxFor('nfs_primary', {}, named)), /^Error: app2\.example\.lan does not resolve on nfs_primary; put its IP address in the server table/);
+});
+
+test('SELinux (plan fixtures, RHEL family only here): the kernel server gets nfs_export_all_rw when it is off; nothing on Debian or with ganesha', () => {
+  const se = stepOf('nfs.selinux');
+  const hosts = tableOf({ servers: SERVERS }).hosts;
+  assert.deepEqual(se.targets({ hosts, options: {} }), ['nfs_primary', 'nfs_standby']);
+  assert.deepEqual(se.targets({ hosts, options: { nfs: { server: 'ganesha' } } }), []);
+  const off = se.plan({ se: parseSelinuxBool('SELINUX=Enforcing\nBOOL=nfs_export_all_rw --> off\n') } as never, ctxFor('nfs_primary'));
+  assert.deepEqual(off.actions.map((a) => (a.kind === 'run' ? a.script : '')), ['setsebool -P nfs_export_all_rw 1']);
+  const on = se.plan({ se: parseSelinuxBool('SELINUX=Enforcing\nBOOL=nfs_export_all_rw --> on\n') } as never, ctxFor('nfs_primary'));
+  assert.match(on.reason!, /SELinux enforcing: nfs_export_all_rw is on/);
+  const debian = se.plan({ se: parseSelinuxBool('SELINUX=absent\n') } as never, ctxFor('nfs_primary'));
+  assert.deepEqual(debian.actions, []);
+  assert.match(debian.reason!, /SELinux is not installed/);
 });
