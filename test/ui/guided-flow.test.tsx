@@ -8,7 +8,7 @@ import { render, cleanup } from 'ink-testing-library';
 import { ConnectivityScreen } from '../../source/ui/wizard/ConnectivityScreen.js';
 import { RunbookScreen } from '../../source/ui/wizard/RunbookScreen.js';
 import { PlanReviewScreen } from '../../source/ui/wizard/PlanReviewScreen.js';
-import { SummaryScreen } from '../../source/ui/wizard/SummaryScreen.js';
+import { endpoints, SummaryScreen } from '../../source/ui/wizard/SummaryScreen.js';
 import { GuidedFlow, type GuidedResult } from '../../source/ui/wizard/GuidedFlow.js';
 import { checkConnectivity, type HostCheck } from '../../source/ui/wizard/connectivity.js';
 import { createHostKeyStore } from '../../source/ui/wizard/host-key-store.js';
@@ -263,13 +263,13 @@ test('summary: the table, endpoints, where secrets are, next commands (exact lin
       [
         'Endpoints',
         '  PostgreSQL (DB VIP)          198.18.0.100:5432',
-        '  NFS (NFS VIP)                198.18.0.101:/',
-        '  Load balancer                https://198.18.0.30:8181',
+        '  NFS share (NFS VIP)          198.18.0.101:/usr/safenet/ccc/packages',
+        '  Load balancer (lb)           https://198.18.0.30:8181',
         'Secrets (the generated passwords, mode 0600; never printed)',
         '  /home/a/.local/state/ha-setup/clusters/prod/secrets.json',
         'Next',
         '  health and the last run      ha-setup status --cluster prod',
-        '  failover drill               ha-setup drill --cluster prod',
+        '  failover drill               ha-setup drill db --cluster prod --fault stop-postgres',
         '  remove what ha-setup set up  ha-setup uninstall --cluster prod',
       ].join('\n'),
     ),
@@ -299,7 +299,7 @@ test('the whole flow on fake hosts: check, runbooks, plan, review, run, summary;
   assert.equal(pool.get('db_primary').writes.length, 0, 'planning changed nothing');
   r.stdin.write('a');
   const end = await waitForText(r.lastFrame, '✓ prod is set up', 5000);
-  assert.match(end, /Load balancer +https:\/\/198\.18\.0\.30:8181/);
+  assert.match(end, /Load balancer \(lb\) +https:\/\/198\.18\.0\.30:8181/);
   assert.match(end, new RegExp(`${env.HA_SETUP_HOME}/clusters/prod/secrets\\.json`));
   assert.deepEqual(pool.get('db_primary').files.get('/etc/ha.conf')?.content, 'ha = 1\n');
   assert.deepEqual(pool.get('db_standby').files.get('/etc/ha.conf')?.content, 'ha = 1\n');
@@ -308,4 +308,21 @@ test('the whole flow on fake hosts: check, runbooks, plan, review, run, summary;
   await waitFor(() => result, () => plain(r.lastFrame()));
   assert.equal(result!.ended, 'ran');
   assert.equal(result!.result?.ok, true);
+});
+
+test('endpoints follow the table and the options: the LB VIP when there are two load balancers, DB routing, custom ports and share path', () => {
+  const inv = (servers: Record<string, string>, options: Record<string, unknown> = {}): Inventory => ({ cluster: 'c', topology: 'lb', servers, ssh: {}, options });
+  assert.deepEqual(endpoints(inv({ db_vip: '198.18.0.100', lb: '198.18.0.17', lb_standby: '198.18.0.18', lb_vip: '198.18.0.102' })), [
+    ['PostgreSQL (DB VIP)', '198.18.0.100:5432'],
+    ['Load balancer (LB VIP)', 'https://198.18.0.102:8181'],
+  ]);
+  assert.deepEqual(
+    endpoints(inv({ db_vip: '198.18.0.100', nfs_vip: '198.18.0.101', lb: '198.18.0.17' }, { postgres: { port: 5433, dbViaHaproxy: true }, haproxy: { appPort: 9443, dbPort: 16432 }, nfs: { exportDir: '/srv/share' } })),
+    [
+      ['PostgreSQL (DB VIP)', '198.18.0.100:5433'],
+      ['PostgreSQL through HAProxy (lb)', '198.18.0.17:16432'],
+      ['NFS share (NFS VIP)', '198.18.0.101:/srv/share'],
+      ['Load balancer (lb)', 'https://198.18.0.17:9443'],
+    ],
+  );
 });

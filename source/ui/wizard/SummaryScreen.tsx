@@ -5,6 +5,9 @@
 import { Box, Text, useInput } from 'ink';
 import type { Inventory } from '../../inventory/types.js';
 import { formatTable } from '../../inventory/format.js';
+import { haproxyOptions } from '../../../runbooks/lib/haproxy-config.js';
+import { nfsOptions } from '../../../runbooks/lib/nfs-options.js';
+import { pgOptions } from '../../../runbooks/lib/options.js';
 import { KeyHints, useTheme } from '../theme.js';
 import { TableLines } from './ReviewScreen.js';
 
@@ -20,19 +23,35 @@ export interface SummaryScreenProps {
 /** The cluster's endpoints, as far as the table names them. */
 export function endpoints(inv: Inventory): [string, string][] {
   const s = inv.servers;
+  const options = inv.options ?? {};
   const out: [string, string][] = [];
-  if (s.db_vip) out.push(['PostgreSQL (DB VIP)', `${s.db_vip}:5432`]);
-  if (s.nfs_vip) out.push(['NFS (NFS VIP)', `${s.nfs_vip}:/`]);
-  if (s.lb) out.push(['Load balancer', `https://${s.lb}:8181`]);
+  const pg = safe(() => pgOptions(options));
+  const ha = safe(() => haproxyOptions(options));
+  const nfs = safe(() => nfsOptions(options));
+  const front = s.lb_vip || s.lb;
+  const where = s.lb_vip ? 'LB VIP' : 'lb';
+  if (s.db_vip) out.push(['PostgreSQL (DB VIP)', `${s.db_vip}:${pg?.port ?? 5432}`]);
+  if (pg?.dbViaHaproxy && front) out.push([`PostgreSQL through HAProxy (${where})`, `${front}:${ha?.dbPort ?? 15432}`]);
+  if (s.nfs_vip) out.push(['NFS share (NFS VIP)', `${s.nfs_vip}:${nfs?.exportDir ?? '/'}`]);
+  if (front) out.push([`Load balancer (${where})`, `https://${front}:${ha?.appPort ?? 8181}`]);
   if (s.k8s_master) out.push(['Kubernetes API', `https://${s.k8s_master}:6443`]);
   return out;
+}
+
+/** An option block's defaults, or undefined when the table's options do not parse (the runbooks name the field). */
+function safe<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
 }
 
 /** What to run next: status, failover drill, uninstall. */
 export function nextCommands(cluster: string): [string, string][] {
   return [
     ['health and the last run', `ha-setup status --cluster ${cluster}`],
-    ['failover drill', `ha-setup drill --cluster ${cluster}`],
+    ['failover drill', `ha-setup drill db --cluster ${cluster} --fault stop-postgres`],
     ['remove what ha-setup set up', `ha-setup uninstall --cluster ${cluster}`],
   ];
 }
