@@ -100,7 +100,7 @@ test('apply: HAProxy on both load balancers with a shared stick table, lb_vip on
   const r = await lab.cli(['apply', '--config', table(lab), '--yes', '--runbook', 'facts,haproxy,keepalived']);
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
   for (const [h, alias, other] of [[LB, 'lb', LB2], [LB2, 'lb_standby', LB]] as const) {
-    const s = await lab.sh(h, 'systemctl is-active haproxy keepalived; haproxy -c -f /etc/haproxy/haproxy.cfg >/dev/null && echo valid; grep -E "^ *(localpeer|peer) " /etc/haproxy/haproxy.cfg; ss -Hltn "sport = :10000" | grep -c .');
+    const s = await lab.sh(h, 'systemctl is-active haproxy keepalived; haproxy -c -f /etc/haproxy/haproxy.cfg >/dev/null && echo valid; grep -E "^ *(localpeer|peer) " /etc/haproxy/haproxy.cfg | sed "s/^ *//"; ss -Hltn "sport = :10000" | grep -c .');
     assert.deepEqual(s.trim().split('\n'), ['active', 'active', 'valid', `localpeer ${alias}`, `peer lb ${lab.host(LB).address}:10000`, `peer lb_standby ${lab.host(LB2).address}:10000`, '1'], `${h}: ${s}`);
     const conf = await lab.sh(h, 'cat /etc/keepalived/keepalived.conf');
     assert.match(conf, /virtual_router_id 53\n/);
