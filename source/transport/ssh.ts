@@ -512,6 +512,11 @@ export class SshTransport implements Transport {
       options.signal?.addEventListener('abort', onAbort, { once: true });
       channel.on('data', (d: Buffer) => out.push(d));
       channel.stderr.on('data', (d: Buffer) => err.push(d));
+      // A channel whose connection drops (the host rebooted, a link was cut) may emit 'error'
+      // (e.g. the script still being written to its stdin). Unhandled, that ends the process;
+      // 'close' follows and reports the lost connection for this command.
+      channel.on('error', () => undefined);
+      channel.stderr.on('error', () => undefined);
       channel.on('exit', (c: number | null, signal?: string) => {
         code = typeof c === 'number' ? c : signalExitCode(signal);
       });
@@ -574,7 +579,17 @@ export class SshTransport implements Transport {
 
   async #upload(remotePath: string, content: string): Promise<void> {
     const conn = await this.#connection();
-    conn.sftp ??= new Promise<SFTPWrapper>((resolve, reject) => conn.client.sftp((err, s) => (err ? reject(err) : resolve(s))));
+    conn.sftp ??= new Promise<SFTPWrapper>((resolve, reject) =>
+      conn.client.sftp((err, s) => {
+        if (err) return reject(err);
+        // The SFTP channel emits 'error' when the connection drops; unhandled, that would end
+        // the process. The next upload opens a new channel (or reports the lost connection).
+        s.on('error', () => {
+          conn.sftp = undefined;
+        });
+        resolve(s);
+      }),
+    );
     try {
       const sftp = await conn.sftp;
       await new Promise<void>((resolve, reject) =>
