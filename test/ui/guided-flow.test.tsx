@@ -35,18 +35,34 @@ const inv: Inventory = {
   options: {},
 };
 
+const ADDRESSES: Record<string, string> = { db_primary: '198.18.0.11', db_standby: '198.18.0.12', lb: '198.18.0.30' };
+
+/** What the host's interfaces, firewall and PostgreSQL look like (`ip -o addr`, ufw, the PostgreSQL binaries). */
+function roleFacts(t: FakeTransport, o: { address?: string; ufw?: boolean; pg?: string } = {}): void {
+  const address = o.address ?? ADDRESSES[t.name] ?? '198.18.0.99';
+  const ip = `1: lo    inet 127.0.0.1/8 scope host lo\n2: eth0    inet ${address}/24 brd 198.18.0.255 scope global eth0\n`;
+  t.on(/ip -o addr show/, { stdout: `HOSTNAME=${t.name}\nFQDN=${t.name}\nADDRS=${Buffer.from(ip).toString('base64')}\n` });
+  t.on(/firewall-cmd --state/, { stdout: o.ufw ? 'UFW_INSTALLED=yes\nUFW=Status: active\n' : '' });
+  t.on(/bin\/postgres /, { stdout: o.pg ? `${o.pg} ` : '' });
+}
+
 /** A healthy Debian host; `skewMs` shifts its clock. */
 function healthy(t: FakeTransport, skewMs = 0): void {
   t.on(/os-release/, { stdout: DEBIAN });
   t.on(/^date \+%s%3N$/, () => ({ stdout: `${NOW + skewMs}\n` }));
   t.on(/^sudo -n true$/, { code: 0 });
+  roleFacts(t);
 }
 
 test('connectivity: all hosts at once; per host OS, user/sudo, clock; problems with their fix', async () => {
   let sudoFixed = false;
   const pool = new FakePool({}, (t) => {
-    if (t.name === 'db_primary') healthy(t);
+    if (t.name === 'db_primary') {
+      roleFacts(t, { pg: '15' }); // before healthy(): the first responder that matches answers
+      healthy(t);
+    }
     if (t.name === 'db_standby') {
+      roleFacts(t, { address: '10.0.0.12' });
       t.on(/os-release/, { stdout: DEBIAN });
       t.on(/^date \+%s%3N$/, { stdout: `${NOW + 5200}\n` });
       t.on(/^sudo -n true$/, () => (sudoFixed ? { code: 0 } : { code: 1, stderr: 'sudo: a password is required' }));
@@ -69,9 +85,11 @@ test('connectivity: all hosts at once; per host OS, user/sudo, clock; problems w
   assert.equal(
     frame,
     [
-      'Checking 3 hosts of prod: SSH, OS, sudo, clock',
+      'Checking 3 hosts of prod: SSH, OS, sudo, clock, VIP interface, firewall, PostgreSQL',
       '✓ db_primary 198.18.0.11  Debian GNU/Linux 12 (bookworm) · root · clock +0.0 s',
+      '    db_vip on eth0 · firewall: none · PostgreSQL 15',
       '✗ db_standby 198.18.0.12  Debian GNU/Linux 12 (bookworm) · deploy, no sudo · clock +5.2 s',
+      '    firewall: none · no PostgreSQL yet (pg-primary installs 15)',
       '    sudo asks user deploy for a password',
       // ink-testing-library's terminal is 100 columns wide: long fixes wrap under their indent.
       "    fix: allow it without one: echo 'deploy ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/ha-setup (as",
@@ -79,6 +97,8 @@ test('connectivity: all hosts at once; per host OS, user/sudo, clock; problems w
       '    clock is 5.2 s ahead of the jump host',
       '    fix: enable time sync on both (apt-get install chrony / dnf install chrony; systemctl enable',
       '    --now chrony)',
+      "    db_vip 198.18.0.100 is in no subnet of this host's interfaces (eth0 10.0.0.12/24)",
+      "    fix: choose db_vip in the pair's subnet, or set options.keepalived.interface",
       '✗ lb 198.18.0.30',
       '    SSH: lb: cannot connect to 198.18.0.30:22 (ECONNREFUSED) (start sshd on lb or fix its address)',
       '    fix: start sshd on lb or fix its address',
@@ -88,8 +108,12 @@ test('connectivity: all hosts at once; per host OS, user/sudo, clock; problems w
       'enter go on anyway · r check again · esc quit',
     ].join('\n'),
   );
-  assert.deepEqual(pool.get('db_standby').execs.map((e) => e.script.split('\n')[0]), ['cat /etc/os-release 2>/dev/null || true', 'sudo -n true', 'date +%s%3N']);
-  assert.equal(pool.get('db_primary').execs.length, 2);
+  assert.deepEqual(
+    pool.get('db_standby').execs.map((e) => e.script.split('\n')[0]!.slice(0, 24)),
+    ['cat /etc/os-release 2>/d', 'sudo -n true', 'date +%s%3N', 'echo "HOSTNAME=$(hostnam', 'have() { command -v "$1"', 'ls -d /usr/lib/postgresq'],
+    'OS, sudo, clock, then the interfaces, the firewall and PostgreSQL',
+  );
+  assert.equal(pool.get('db_primary').execs.length, 5);
   assert.equal(pool.get('db_primary').execs.some((e) => e.script === 'sudo -n true'), false, 'root needs no sudo check');
   // r checks again (fixed now), enter goes on.
   sudoFixed = true;
@@ -98,7 +122,7 @@ test('connectivity: all hosts at once; per host OS, user/sudo, clock; problems w
     const f = plain(r.lastFrame());
     return f.includes('deploy, sudo ok') && f.includes('hosts have problems') ? f : undefined;
   }, () => plain(r.lastFrame())))!;
-  assert.equal(pool.get('db_standby').execs.length, 6);
+  assert.equal(pool.get('db_standby').execs.length, 12);
   assert.doesNotMatch(again, /sudo asks/);
   assert.match(again, /✗ 2 of 3 hosts have problems/, 'the clock and lb are still wrong');
   r.stdin.write(keys.enter);

@@ -66,7 +66,7 @@ export function ConnectivityScreen(props: ConnectivityScreenProps) {
   const bad = checks.filter((c) => c.status === 'problems').length;
   return (
     <Box flexDirection="column">
-      <Text bold>Checking {checks.length} hosts of {props.inventory.cluster}: SSH, OS, sudo, clock</Text>
+      <Text bold>Checking {checks.length} hosts of {props.inventory.cluster}: SSH, OS, sudo, clock, VIP interface, firewall, PostgreSQL</Text>
       {checks.map((c) => (
         <HostLine key={c.alias} check={c} spinnerFrame={props.spinnerFrame} />
       ))}
@@ -107,12 +107,19 @@ function HostLine({ check: c, spinnerFrame }: { check: HostCheck; spinnerFrame?:
     c.user === undefined ? undefined : c.sudo === 'root' ? 'root' : c.sudo === 'ok' ? `${c.user}, sudo ok` : c.sudo === 'no' ? `${c.user}, no sudo` : c.user,
     c.skewMs === undefined ? undefined : `clock ${c.skewMs >= 0 ? '+' : '-'}${(Math.abs(c.skewMs) / 1000).toFixed(1)} s`,
   ].filter(Boolean);
+  // What the runbooks will meet there: the VIP's interface, the firewall tool, PostgreSQL.
+  const roleFacts = [c.vip, c.firewall === undefined ? undefined : `firewall: ${c.firewall}`, c.postgres].filter(Boolean);
   return (
     <Box flexDirection="column">
       <Text>
         {mark} {c.alias} <Text dimColor={t.dim}>{c.address}</Text>
         {facts.length > 0 && <Text>{`  ${facts.join(' · ')}`}</Text>}
       </Text>
+      {roleFacts.length > 0 && (
+        <Box marginLeft={4}>
+          <Text dimColor={t.dim}>{roleFacts.join(' · ')}</Text>
+        </Box>
+      )}
       {c.problems.map((p, i) => (
         <Box key={i} flexDirection="column" marginLeft={4}>
           <Text color={t.c('red')}>{p.what}</Text>
