@@ -5,7 +5,7 @@
 import type { Runbook } from '../source/engine/step.js';
 import { factsRunbook } from './facts.js';
 import { keepalivedRunbook } from './keepalived.js';
-import { nfsRunbook } from './nfs.js';
+import { nfsMountRunbook, nfsRunbook } from './nfs.js';
 import { haproxyRunbook } from './haproxy.js';
 import { dbRoutingRunbook } from './db-routing.js';
 import { appScaleRunbook } from './app-scale.js';
@@ -25,9 +25,13 @@ export const RUNBOOKS: Runbook[] = [
   pgUsersRunbook,
   pgStandbyRunbook,
   pgVerifyRunbook,
-  keepalivedRunbook,
+  // The services the VIPs follow come before keepalived: started on a pair whose service already
+  // runs, keepalived gives each VIP to the pair's primary (both nodes becoming healthy at once
+  // would give it to whichever passed its check first). The mounts need the NFS VIP: after it.
   nfsRunbook,
   haproxyRunbook,
+  keepalivedRunbook,
+  nfsMountRunbook,
   dbRoutingRunbook,
   appScaleRunbook,
 ];

@@ -34,6 +34,7 @@ import {
 import { keepalivedFact, versionAtLeast, vrrpFirewallFact, type KeepalivedFacts, type ManagedFile } from './lib/keepalived-facts.js';
 import { vrrpFirewallPlan } from './lib/keepalived-firewall.js';
 import { keepalivedOptions } from './lib/keepalived-options.js';
+import { haproxyOptions } from './lib/haproxy-config.js';
 import { pgOptions } from './lib/options.js';
 import { firewallFact, netFact, passfileFact, resolveFact, tableNames, type NetFacts, type PassfileFacts, type Resolved } from './lib/pg-facts.js';
 import { layoutFor, pendingAction, pgLayout } from './lib/pg-layout.js';
@@ -217,7 +218,26 @@ async function verifyService(ctx: ExecContext): Promise<string> {
   const vip = ctx.addresses[pair.vipAlias]!;
   const active = await ctx.run('keepalived is active', 'systemctl is-active keepalived', { sudo: true, check: false });
   if (active.stdout.trim() !== 'active') throw new Error(`${ctx.host.alias}: keepalived is ${active.stdout.trim() || 'not running'}; see journalctl -u keepalived on ${ctx.host.alias}`);
-  if (pair.kind !== 'db') return 'keepalived runs';
+  if (pair.kind !== 'db') {
+    // NFS and load balancer pairs: the pair's primary takes the VIP when its service is healthy
+    // (both services run before keepalived starts, so that is the normal case on a first run).
+    if (ctx.host.alias !== pair.primary) return 'keepalived runs';
+    const c = checkScriptOf(ctx.host.alias);
+    const check = c.path === HAPROXY_SCRIPT ? sh`${c.path} ${haproxyOptions(ctx.options).appPort}` : sh`${c.path}`;
+    const script = [
+      `if ! ${check} >/dev/null 2>&1; then echo unhealthy; exit 0; fi`,
+      'for i in $(seq 1 50); do',
+      `  if ip -o addr show | grep -qF ${sh`${` ${vip}/`}`}; then echo holds; exit 0; fi`,
+      '  sleep 0.2',
+      'done',
+      'echo missing',
+    ].join('\n');
+    const r = await ctx.run(`the pair's primary takes ${pair.vipAlias} (up to 10 s)`, script, { sudo: true, check: false });
+    const out = r.stdout.trim();
+    if (out === 'holds') return `keepalived runs; ${ctx.host.alias} holds ${pair.vipAlias} ${vip}`;
+    if (out === 'unhealthy') return `keepalived runs; the ${c.what} health check fails here, so ${ctx.host.alias} does not take ${pair.vipAlias} (see journalctl -t ${LOG_TAG})`;
+    throw new Error(`${ctx.host.alias}: the ${c.what} health check passes but keepalived did not bind ${pair.vipAlias} ${vip} within 10 s; see journalctl -u keepalived -t ${LOG_TAG} on ${ctx.host.alias}`);
+  }
   const script = [
     sh`st=$(${PG_SCRIPT} status | sed -n 's/^POSTGRES=//p')`,
     'if [ "$st" != primary ]; then echo "not-primary $st"; exit 0; fi',

@@ -375,9 +375,20 @@ export const NFS_CLIENT_STEPS = [mount];
 
 export const nfsRunbook: Runbook = {
   id: 'nfs',
-  title: 'NFS sharing',
+  title: 'NFS sharing: the servers and the replication',
   description:
-    "The guides' NFS section and helper script: a kernel NFS server (or nfs-ganesha) on nfs_primary and nfs_standby exporting the shared directory (CCC: /usr/safenet/ccc/packages) to the app servers only with one fsid; rsync over SSH every minute from the NFS VIP holder to its peer (restricted key); app servers mount it from the NFS VIP (fstab: nfs4, hard, _netdev).",
-  steps: [packages, selinux, exportStep, firewall, replicationKey, replicationTrust, replicationTimer, mount, verify],
+    "The guides' NFS section and helper script, server side: a kernel NFS server (or nfs-ganesha) on nfs_primary and nfs_standby exporting the shared directory (CCC: /usr/safenet/ccc/packages) to the app servers only with one fsid, tcp 2049 open to them only; rsync over SSH every minute from the NFS VIP holder to its peer (restricted key). The app servers mount it in runbook nfs-mount, once keepalived holds the NFS VIP.",
+  steps: [packages, selinux, exportStep, firewall, replicationKey, replicationTrust, replicationTimer],
 };
 
+/**
+ * The app servers' side, after keepalived: a hard mount needs the NFS VIP to answer, and the
+ * keepalived runbook starts the NFS pair only once both servers serve the share (so the VIP
+ * lands on nfs_primary, not on whichever server's health check passed first).
+ */
+export const nfsMountRunbook: Runbook = {
+  id: 'nfs-mount',
+  title: 'NFS on the app servers: mount the share from the NFS VIP',
+  description: 'Each app server mounts the share from the NFS VIP (fstab: nfs4, hard, _netdev; now and at boot), writes a marker through the mount, and reads the other app servers\' markers.',
+  steps: [mount, verify],
+};

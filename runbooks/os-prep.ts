@@ -199,6 +199,12 @@ const postgresPackages = defineStep({
     const o = pgOptions(ctx.options);
     const { alias } = ctx.host;
     const layout = layoutFor(os, o.version, alias);
+    if (pg.cloneMarker && pkgs.serverInstalled) {
+      // A clone of the primary is under way here or was interrupted (the tool was killed while
+      // pg_basebackup ran): starting PostgreSQL, or creating a cluster in the half-filled data
+      // directory, would race the copy. pg-standby.clone finishes it and starts the standby.
+      return done(`${layout.dataDir} is being cloned from the primary (marker ${layout.cloneMarker}, system ${pg.cloneMarker}): pg-standby.clone finishes it and starts PostgreSQL`);
+    }
     portConflict(pkgs, o.version, o.port, alias);
     const actions: Action[] = [];
     if (!pkgs.serverInstalled) actions.push(...installActions(os, prep, pkgs, layout, alias));

@@ -232,6 +232,11 @@ function cloneActions(ctx: HostContext, pg: PgFacts, peer: PeerFacts, layout: Pg
     title: `empty ${d} (data guard passed)`,
     script: [
       `if ${asPostgres(sh`${bin('pg_ctl')} status -D ${d}`)} >/dev/null 2>&1; then echo ${sh`${`PostgreSQL still runs in ${d}; not emptying it`}`} >&2; exit 1; fi`,
+      // A pg_basebackup left running into this directory by an interrupted run (the tool was
+      // killed) is stopped first: emptying under it would break both copies, and its
+      // replication slot stays active on the primary until it ends.
+      `for p in $(pgrep -x pg_basebackup || true); do if tr '\\0' '\\n' < /proc/$p/cmdline 2>/dev/null | grep -qxF -- ${sh`${d}`}; then echo "stopping pg_basebackup $p left by an interrupted clone" >&2; kill "$p" 2>/dev/null || true; fi; done`,
+      `for i in $(seq 1 100); do stale=""; for p in $(pgrep -x pg_basebackup || true); do if tr '\\0' '\\n' < /proc/$p/cmdline 2>/dev/null | grep -qxF -- ${sh`${d}`}; then stale=$p; fi; done; [ -z "$stale" ] && break; sleep 0.1; done`,
       sh`install -d -m 0700 -o postgres -g postgres ${d}`,
       sh`find ${d} -mindepth 1 -delete`,
     ].join('\n'),
@@ -317,8 +322,11 @@ const clone = defineStep({
         autoConf: `${layout.dataDir}/postgresql.auto.conf`,
       });
       const state = `streaming from db_primary (${primary}), system identifier ${peer.systemIdentifier}`;
-      if (p.actions.length === 0) return done(`${state}; ${p.summary}`);
-      return { actions: p.actions, reason: `${state}; ${p.summary}` };
+      // A clone that finished after the tool was killed leaves its mark: this node streams, so
+      // the mark is stale (and must not later count as "an interrupted clone" to the data guard).
+      const unmark: Action[] = pg.cloneMarker ? [{ kind: 'run', title: `the clone finished: remove the stale mark ${layout.cloneMarker}`, script: sh`rm -f ${layout.cloneMarker}`, sudo: true }] : [];
+      if (p.actions.length === 0 && unmark.length === 0) return done(`${state}; ${p.summary}`);
+      return { actions: [...p.actions, ...unmark], reason: `${state}; ${p.summary}` };
     }
     if (!pg.running && same && pg.standbyConfigured && pg.clusterState === 'shut down in recovery') {
       const p = dropInPlan({ alias, path: `${layout.dropInDir}/${DROPIN.replication}`, content, previous: pg.dropIns.replication, wanted: settings, unit: layout.unit, running: false, live: {}, autoConf: '' });

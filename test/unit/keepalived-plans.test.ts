@@ -120,9 +120,10 @@ function block(conf: string, head: string): string[] {
 
 // ---------------------------------------------------------------------------------------------
 
-test('the keepalived runbook is registered right after pg-verify', () => {
+test('keepalived runs after the PostgreSQL, NFS server and HAProxy runbooks (the services its VIPs follow) and before the NFS mounts', () => {
   const ids = RUNBOOKS.map((r) => r.id);
-  assert.equal(ids.indexOf('keepalived'), ids.indexOf('pg-verify') + 1);
+  for (const before of ['pg-verify', 'nfs', 'haproxy']) assert.ok(ids.indexOf(before) < ids.indexOf('keepalived'), before);
+  assert.equal(ids.indexOf('nfs-mount'), ids.indexOf('keepalived') + 1);
 });
 
 test('DB pair: both BACKUP + nopreempt, distinct priorities, one vrid, unicast to each other, the VIP on the subnet interface', () => {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { contextOptions, createHostContext, tableOf } from '../../source/engine/context.js';
 import type { Action, HostContext, Plan } from '../../source/engine/step.js';
-import { nfsRunbook, exportPlan, mountPlan, serverPackages } from '../../runbooks/nfs.js';
+import { nfsMountRunbook, nfsRunbook, exportPlan, mountPlan, serverPackages } from '../../runbooks/nfs.js';
 import { NFS_PATHS, parseMounts, type NfsClientFacts, type NfsServerFacts } from '../../runbooks/lib/nfs-facts.js';
 import { defaultFsid, nfsOptions } from '../../runbooks/lib/nfs-options.js';
 import { replicationPublicKey } from '../../runbooks/lib/nfs-key.js';
@@ -238,12 +238,13 @@ test('mounts are read from /proc/self/mounts with escapes, the last mount on the
   assert.equal(parseMounts(text, '/srv'), null);
 });
 
-test('mountClients: false leaves the app servers alone; the steps run in the order servers, replication, mounts, verify', () => {
+test('mountClients: false leaves the app servers alone; the steps run in the order servers, replication, then (runbook nfs-mount) mounts, verify', () => {
   const hosts = tableOf({ servers: SERVERS }).hosts;
-  const mount = nfsRunbook.steps.find((s) => s.id === 'nfs.mount')!;
+  const mount = nfsMountRunbook.steps.find((s) => s.id === 'nfs.mount')!;
   assert.deepEqual(mount.targets({ hosts, options: {} }), ['app1', 'app2']);
   assert.deepEqual(mount.targets({ hosts, options: { nfs: { mountClients: false } } }), []);
-  assert.deepEqual(nfsRunbook.steps.map((s) => s.id), ['nfs.packages', 'nfs.selinux', 'nfs.export', 'nfs.firewall', 'nfs.replication-key', 'nfs.replication-trust', 'nfs.replication-timer', 'nfs.mount', 'nfs.verify']);
+  assert.deepEqual(nfsRunbook.steps.map((s) => s.id), ['nfs.packages', 'nfs.selinux', 'nfs.export', 'nfs.firewall', 'nfs.replication-key', 'nfs.replication-trust', 'nfs.replication-timer']);
+  assert.deepEqual(nfsMountRunbook.steps.map((s) => s.id), ['nfs.mount', 'nfs.verify']);
 });
 
 const stepOf = (id: string) => nfsRunbook.steps.find((s) => s.id === id)!;
