@@ -41,6 +41,27 @@ test('enter keeps the value and edits the next field; on the last field editing 
   assert.equal(s.servers.lb, '198.18.0.17');
 });
 
+test('one terminal read with several lines (a paste, or text and enter together) fills one field per line', () => {
+  const s = run(named(), { type: 'edit-start' }, { type: 'edit-change', alias: 'db_primary', draft: '198.18.0.11\r198.18.0.12\n198.18.0.100\r\n19' });
+  assert.equal(s.servers.db_primary, '198.18.0.11');
+  assert.equal(s.servers.db_standby, '198.18.0.12');
+  assert.equal(s.servers.db_vip, '198.18.0.100');
+  assert.deepEqual(s.editing, { alias: 'nfs_primary', draft: '19' });
+});
+
+test('keys typed right after enter that reach the field just left are carried over to the field being edited', () => {
+  let s = run(named(), { type: 'edit-start' }, { type: 'edit-change', alias: 'db_primary', draft: '198.18.0.11' }, { type: 'edit-commit', move: 1, continue: true });
+  assert.deepEqual(s.editing, { alias: 'db_standby', draft: '' });
+  // The text input of db_primary still had its value and appends the new keys to it.
+  s = run(s, { type: 'edit-change', alias: 'db_primary', draft: '198.18.0.111' });
+  assert.equal(s.servers.db_primary, '198.18.0.11', 'the committed value is not changed');
+  assert.deepEqual(s.editing, { alias: 'db_standby', draft: '1' });
+  s = run(s, { type: 'edit-change', alias: 'db_standby', draft: '198' });
+  assert.deepEqual(s.editing, { alias: 'db_standby', draft: '198' });
+  // A change from another field that is not an append of its value is dropped.
+  assert.deepEqual(run(s, { type: 'edit-change', alias: 'db_primary', draft: 'x' }).editing, { alias: 'db_standby', draft: '198' });
+});
+
 test('esc while editing puts the old value back', () => {
   const s = run(named(), { type: 'edit-start' }, { type: 'edit-change', draft: 'x' }, { type: 'edit-cancel' });
   assert.equal(s.servers.db_primary, undefined);

@@ -58,7 +58,7 @@ export function ServersScreen({ state, dispatch }: ServersScreenProps) {
             error={fieldError(state, alias)}
             aliasWidth={aliasWidth}
             titleWidth={titleWidth}
-            onDraft={(draft) => dispatch({ type: 'edit-change', draft })}
+            onDraft={(draft) => dispatch({ type: 'edit-change', draft, alias })}
             onCommit={() => dispatch({ type: 'edit-commit', move: 1, continue: true })}
           />
         ))}

@@ -45,7 +45,8 @@ export type WizardAction =
   | { type: 'topology'; topology: Topology }
   | { type: 'move'; delta: number }
   | { type: 'edit-start' }
-  | { type: 'edit-change'; draft: string }
+  /** `alias`: the field the text input belongs to (a change from a field that has just been left is carried over). */
+  | { type: 'edit-change'; draft: string; alias?: string }
   /** Keep the draft; then move focus by `move` (0: stay) and keep editing if `continue`. */
   | { type: 'edit-commit'; move: number; continue: boolean }
   | { type: 'edit-cancel' }
@@ -195,8 +196,26 @@ export function reduceWizard(state: WizardState, action: WizardAction): WizardSt
       return { ...s, focus: clampFocus(s, s.focus + action.delta) };
     case 'edit-start':
       return startEditing(s);
-    case 'edit-change':
-      return s.editing ? { ...s, editing: { ...s.editing, draft: action.draft } } : s;
+    case 'edit-change': {
+      if (!s.editing) return s;
+      let draft = action.draft;
+      // Ink hands a whole terminal read to the text input: keys typed right after enter reach the
+      // field that was just left, as its committed value plus the new keys. They belong here.
+      if (action.alias !== undefined && action.alias !== s.editing.alias) {
+        const left = s.servers[action.alias] ?? '';
+        if (!draft.startsWith(left)) return s;
+        draft = s.editing.draft + draft.slice(left.length);
+      }
+      // Pasted lines (or text and enter in one read): each line fills a field, then the next.
+      const lines = draft.split(/\r\n|\r|\n/);
+      let next: WizardState = { ...s, editing: { ...s.editing, draft: lines[0]! } };
+      for (const line of lines.slice(1)) {
+        next = reduceWizard(next, { type: 'edit-commit', move: 1, continue: true });
+        if (!next.editing) break;
+        next = { ...next, editing: { ...next.editing, draft: line } };
+      }
+      return next;
+    }
     case 'edit-commit': {
       const committed = commitDraft(s);
       const last = aliasesOf(committed).length - 1;
