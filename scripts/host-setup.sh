@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the jump host needs to run the lab and the end-to-end tests:
 #   systemd-container (systemd-nspawn), debootstrap, openssh-server (sshd binary for the e2e
-#   test), openssh-client. Service starts are blocked during the install so that nothing
-#   starts listening on this machine. Idempotent; does nothing when all are present.
+#   test), openssh-client, tmux (the wizard's real-terminal test, test/lab/wizard-tty.test.ts).
+#   Service starts are blocked during the install so that nothing starts listening on this
+#   machine. Idempotent; does nothing when all are present.
 set -euo pipefail
 need=()
 command -v systemd-nspawn >/dev/null 2>&1 || need+=(systemd-container)
@@ -14,8 +15,9 @@ command -v dpkg-scanpackages >/dev/null 2>&1 || need+=(dpkg-dev)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 command -v sudo >/dev/null 2>&1 || need+=(sudo)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -eq 0 ]; then
-  echo "host set-up: all present (systemd-nspawn, debootstrap, sshd, ssh, dpkg-scanpackages, psql, sudo)"
+  echo "host set-up: all present (systemd-nspawn, debootstrap, sshd, ssh, dpkg-scanpackages, psql, sudo, script, tmux)"
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then

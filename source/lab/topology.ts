@@ -110,7 +110,19 @@ export function labTableYaml(shape: LabShape, paths: TablePaths): string {
     'options:',
     '  postgres:',
     '    version: 15',
-    '',
   );
+  if ('nfs_primary' in inv.servers) {
+    lines.push(
+      '  # The lab has no kernel NFS (no nfsd, no NFS client): nfs-ganesha serves /srv/nfs (a',
+      '  # directory with file handles in every lab host), and the app hosts reach it with the',
+      '  # libnfs tools instead of a mount. On real servers leave these out (kernel server, mounts).',
+      '  nfs:',
+      '    server: ganesha',
+      '    exportDir: /srv/nfs',
+      '    graceSec: 10',
+      '    mountClients: false',
+    );
+  }
+  lines.push('');
   return lines.join('\n');
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // npm run bench [name ...]: builds, then runs each benchmark under test/bench (they print figures;
-// they are not pass/fail tests). Names: ssh-overhead, lab, ... (default: all that exist).
+// they are not pass/fail tests). Names: ssh-overhead, lab, failover, render, full-stack (topology A
+// applied in a 7-host lab: wall time vs the remote commands' critical path, a no-change re-run), ...
+// (default: all that exist).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, dirname } from 'node:path';
