@@ -39,6 +39,8 @@ export interface GlobalFlags {
   'allow-data-wipe'?: string;
   /** drill: the fault to inject (stop-postgres, stop-keepalived, cut-link, freeze, reboot). */
   fault?: string;
+  /** status: refresh until Ctrl-C; the interval in seconds is the positional after it (default 2). */
+  watch?: boolean;
   help?: boolean;
   version?: boolean;
 }
@@ -50,7 +52,9 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
   table: { summary: 'Print the filled-in server table (--format text|md|csv|json)', load: () => import('./commands/table.js') },
   plan: { summary: 'Gather facts (read-only) and show, per host, every command and file diff', load: () => import('./commands/plan.js') },
   apply: { summary: 'Run runbooks (--runbook NAME, repeatable; default: all in order)', load: () => import('./commands/apply.js') },
-  status: { summary: 'Health of the cluster and the last run (--json)', load: () => import('./commands/status.js') },
+  status: {
+    summary: 'Live health: VIP holders, PostgreSQL roles and lag, keepalived, HAProxy backends, NFS, last run (--json, --watch [SEC]); exit 1 on a problem', load: () => import('./commands/status.js'),
+  },
   runbooks: { summary: 'List the runbooks and their steps', load: () => import('./commands/runbooks.js') },
   nfs: { summary: "The guides' NFS helper on this server: nfs server <app ip>... | nfs client <nfs vip> (plan; --yes applies)", load: () => import('./commands/nfs.js') },
   uninstall: {
@@ -82,6 +86,7 @@ const FLAGS = {
   'purge-data': { type: 'string' },
   'allow-data-wipe': { type: 'string' },
   fault: { type: 'string' },
+  watch: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const satisfies ParseArgsConfig['options'];
@@ -121,6 +126,8 @@ Flags:
       --allow-data-wipe HOST  let the standby step empty HOST's data directory although the
                               data guard found data there; type the standby's host name
       --fault KIND            drill: stop-postgres, stop-keepalived, cut-link, freeze, reboot
+      --watch [SECONDS]       status: refresh every SECONDS (default 2) until Ctrl-C; status exits
+                              0 when healthy, 1 when it found a problem
   -h, --help                  this help
   -v, --version               the version
 

@@ -1,98 +1,117 @@
 /**
- * ha-setup status: the cluster's table, whether a run holds the lock, the last run and where it
- * stopped, and whether every host answers over SSH (in parallel). --json for scripts.
- * Live service health (VIP holder, replication lag, HAProxy backends) joins this view as the
- * runbooks that create those services land.
+ * ha-setup status: the live health of the cluster (who holds each VIP, PostgreSQL roles and
+ * replication lag, the keepalived fence, keepalived, HAProxy's backends, NFS and its export
+ * through the VIP), the run lock and the last run. Collected by source/status/ (one short script
+ * per host, in parallel, each under a deadline).
+ *
+ *   --json           the whole structure (source/status/types.ts), for monitoring scripts
+ *   --watch [SEC]    refresh every SEC seconds (default 2) until Ctrl-C: on a terminal the view
+ *                    is redrawn in place; elsewhere each refresh follows a timestamp line
+ *                    (with --json: one JSON document per line)
+ * Exit code: 0 healthy, 1 a problem was found (with --watch: that of the last refresh).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { CliIO, CommandArgs } from '../cli.js';
-import { readCheckpoints, resumePoint } from '../engine/checkpoint.js';
-import { pidAlive, type LockInfo } from '../engine/lock.js';
-import { hostsAndAddresses } from '../inventory/roles.js';
-import { clusterDir } from '../paths.js';
 import { createTransportPool } from '../transport/connect.js';
-import { RUNBOOKS } from '../../runbooks/index.js';
+import { collectHealth } from '../status/collect.js';
+import { renderHealth } from '../status/render.js';
+import type { ClusterHealth } from '../status/types.js';
+import { isCI } from '../ui/tty.js';
 import { loadTable, resumeCommand } from './session.js';
 
-interface HostStatus {
-  alias: string;
-  address: string;
-  reachable: boolean;
-  latencyMs?: number;
-  error?: string;
+/** The refresh interval from `--watch [SECONDS]` (the seconds come as the positional). */
+export function watchInterval(args: CommandArgs): number | null {
+  const [word, ...extra] = args.positionals;
+  if (!args.values.watch) {
+    if (word !== undefined) throw new Error(`status takes no argument "${word}" (did you mean --watch ${word}?)`);
+    return null;
+  }
+  if (extra.length) throw new Error(`status --watch takes one number of seconds, not "${args.positionals.join(' ')}"`);
+  if (word === undefined) return 2;
+  const n = Number(word);
+  if (!Number.isFinite(n) || n < 0.5 || n > 3600) throw new Error(`--watch ${word}: give the refresh interval in seconds, from 0.5 to 3600 (e.g. --watch 5)`);
+  return n;
+}
+
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+
+export interface ShowOptions {
+  /** Refresh interval in seconds; null: once. */
+  interval: number | null;
+  json: boolean;
+  color: boolean;
+  resumeCommand?: string;
+  /** Ends --watch (besides SIGINT and SIGTERM). */
+  signal?: AbortSignal;
+}
+
+/** Prints the health once, or refreshed until stopped; the exit code of the last one. */
+export async function showHealth(collect: () => Promise<ClusterHealth>, io: Pick<CliIO, 'stdout' | 'env'>, o: ShowOptions): Promise<number> {
+  const code = (h: ClusterHealth) => (h.healthy ? 0 : 1);
+  const render = (h: ClusterHealth) => renderHealth(h, { color: o.color, resumeCommand: o.resumeCommand });
+  if (o.interval === null) {
+    const h = await collect();
+    io.stdout.write(o.json ? `${JSON.stringify(h, null, 2)}\n` : render(h));
+    return code(h);
+  }
+  const interval = o.interval;
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  o.signal?.addEventListener('abort', onSignal);
+  if (o.signal?.aborted) stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const aborted = new Promise<null>((resolve) => stop.signal.addEventListener('abort', () => resolve(null), { once: true }));
+  // Redraw in place only on a terminal (and not in CI); elsewhere each refresh follows a timestamp line.
+  const redraw = Boolean(io.stdout.isTTY) && !isCI(io.env) && !o.json;
+  let last = 0;
+  try {
+    if (redraw) io.stdout.write('\x1b[?25l\x1b[2J');
+    while (!stop.signal.aborted) {
+      const h = await Promise.race([collect(), aborted]);
+      if (!h || stop.signal.aborted) break;
+      last = code(h);
+      if (o.json) io.stdout.write(`${JSON.stringify(h)}\n`);
+      else if (redraw) {
+        const text = `${render(h)}\nRefreshed every ${interval} s; Ctrl-C to stop.`;
+        // Home, each line cleared to its end, then everything below cleared: no flicker.
+        io.stdout.write(`\x1b[H${text.split('\n').join('\x1b[K\n')}\x1b[K\x1b[J`);
+      } else {
+        io.stdout.write(`--- ${h.checkedAt} ---\n${render(h)}`);
+      }
+      await sleep(interval * 1000, stop.signal);
+    }
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    o.signal?.removeEventListener('abort', onSignal);
+    if (redraw) io.stdout.write('\x1b[?25h\n');
+  }
+  return last;
 }
 
 export async function run(args: CommandArgs, io: CliIO): Promise<number> {
+  const interval = watchInterval(args);
   const inv = await loadTable(args, io);
-  const dir = clusterDir(inv.cluster, io.env);
-  const lockPath = join(dir, 'lock');
-  let lock: (LockInfo & { alive: boolean }) | null = null;
-  if (existsSync(lockPath)) {
-    try {
-      const info = JSON.parse(readFileSync(lockPath, 'utf8')) as LockInfo;
-      lock = { ...info, alive: pidAlive(info.pid) };
-    } catch {
-      lock = null;
-    }
-  }
-  const cps = readCheckpoints(inv.cluster, io.env);
-  const resume = resumePoint(cps, RUNBOOKS);
-
-  const { hosts } = hostsAndAddresses(inv);
+  const json = Boolean(args.values.json);
   const pool = createTransportPool(inv.ssh, { env: io.env, connectTimeoutMs: 5000 });
-  let hostStatus: HostStatus[];
   try {
-    hostStatus = await Promise.all(
-      Object.values(hosts).map(async (h): Promise<HostStatus> => {
-        const t0 = Date.now();
-        try {
-          const t = pool.get(h);
-          await t.connect();
-          await t.exec('true', { timeoutMs: 5000 });
-          return { alias: h.alias, address: h.address, reachable: true, latencyMs: Date.now() - t0 };
-        } catch (e) {
-          const msg = (e as Error).message;
-          return { alias: h.alias, address: h.address, reachable: false, error: msg.startsWith(`${h.alias}: `) ? msg.slice(h.alias.length + 2) : msg };
-        }
-      }),
-    );
+    return await showHealth(() => collectHealth(inv, { transport: (h) => pool.get(h), env: io.env }), io, {
+      interval,
+      json,
+      color: !io.env.NO_COLOR && Boolean(io.stdout.isTTY) && !json,
+      resumeCommand: resumeCommand(args, 'apply'),
+    });
   } finally {
     await pool.closeAll();
   }
-
-  const data = {
-    cluster: inv.cluster,
-    topology: inv.topology,
-    lock,
-    lastRun: cps.lastRun ?? null,
-    resumeAt: resume,
-    hosts: hostStatus,
-  };
-  if (args.values.json) {
-    io.stdout.write(`${JSON.stringify(data, null, 2)}\n`);
-  } else {
-    const w = (s: string) => io.stdout.write(`${s}\n`);
-    w(`Cluster ${inv.cluster} (topology ${inv.topology})`);
-    if (lock) {
-      w(
-        lock.alive
-          ? `Run in progress: pid ${lock.pid} on ${lock.hostname} since ${lock.startedAt} (${lock.command})`
-          : `Stale lock: pid ${lock.pid} on ${lock.hostname} is gone; the next run takes the lock over`,
-      );
-    }
-    if (cps.lastRun) {
-      const lr = cps.lastRun;
-      w(`Last run ${lr.runId}: ${lr.ok ? 'succeeded' : 'FAILED'} at ${lr.finishedAt}`);
-      if (resume) w(`  stopped at step ${resume.stepId} on ${resume.hosts.join(', ')}; resume with: ${resumeCommand(args, 'apply')}`);
-    } else {
-      w('No run yet: ha-setup plan shows what apply would do.');
-    }
-    w('Hosts:');
-    const width = Math.max(...hostStatus.map((h) => h.alias.length));
-    for (const h of hostStatus) {
-      w(`  ${h.reachable ? '✓' : '✗'} ${h.alias.padEnd(width)}  ${h.address.padEnd(15)}  ${h.reachable ? `ssh ok (${h.latencyMs} ms)` : h.error}`);
-    }
-  }
-  return hostStatus.every((h) => h.reachable) ? 0 : 1;
 }
