@@ -417,6 +417,7 @@ const enable = defineStep({
       running: pg.running,
       live: pg.settings,
       autoConf: `${layout.dataDir}/postgresql.auto.conf`,
+      cloning: pg.cloneMarker !== null,
     });
     if (p.actions.length === 0) return done(p.summary);
     return { actions: p.actions, reason: p.summary };

@@ -234,6 +234,12 @@ export interface DropInInput {
   live: Record<string, LiveSetting>;
   /** postgresql.auto.conf of this cluster: ALTER SYSTEM values there beat every other file. */
   autoConf: string;
+  /**
+   * A clone of the primary is under way in this data directory (pg-standby's mark is there, e.g.
+   * the tool was killed while pg_basebackup ran): the file is written, but starting PostgreSQL is
+   * left to pg-standby.clone, which finishes the copy first.
+   */
+  cloning?: boolean;
 }
 
 export interface DropInPlan {
@@ -259,6 +265,9 @@ export function dropInPlan(inp: DropInInput): DropInPlan {
   const changed = inp.previous !== inp.content;
   if (changed) {
     actions.push({ kind: 'write', title: `write ${inp.path}`, path: inp.path, content: inp.content, mode: 0o644, owner: 'postgres', group: 'postgres', previous: inp.previous });
+  }
+  if (!inp.running && inp.cloning) {
+    return { actions, summary: `a clone of the primary is under way here: pg-standby.clone finishes it and starts ${inp.unit} with ${changed ? 'this file' : `${inp.path}`}` };
   }
   if (!inp.running) {
     actions.push({ kind: 'run', title: `start ${inp.unit}`, script: `systemctl start ${inp.unit}`, sudo: true });

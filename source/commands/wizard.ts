@@ -7,7 +7,8 @@
  */
 import type { CommandArgs, CliIO } from '../cli.js';
 import type { Inventory } from '../inventory/types.js';
-import { listClusters, loadCluster } from '../inventory/store.js';
+import { loadConfigFile } from '../inventory/load.js';
+import { listClusters, loadCluster, saveCluster } from '../inventory/store.js';
 import { canPrompt } from '../ui/tty.js';
 import { lastFailure, type LastFailure } from '../ui/last-failure.js';
 import { RUNBOOKS } from '../../runbooks/index.js';
@@ -31,6 +32,25 @@ export function clusterToResume(env: NodeJS.ProcessEnv): { inventory: Inventory;
   return undefined;
 }
 
+/**
+ * "Rehearse on a local lab": the 7-host lab (ha-setup lab up --topology lb), its table saved as
+ * cluster "lab". Undefined (after saying why) when this machine cannot run it.
+ */
+async function startLab(io: CliIO): Promise<Inventory | undefined> {
+  const { labUp } = await import('../lab/index.js');
+  io.stdout.write('Starting the lab: 7 Debian 12 hosts on this machine (the first start builds their image: about 75 s)\n');
+  try {
+    const info = await labUp({ topology: 'lb', env: io.env, log: (line) => io.stdout.write(`  ${line}\n`) });
+    const inv = loadConfigFile(info.tableFile);
+    saveCluster(inv, io.env);
+    io.stdout.write(`Lab up. Its table is saved as cluster ${inv.cluster} (file ${info.tableFile}); ha-setup lab down removes the lab.\n`);
+    return inv;
+  } catch (e) {
+    io.stderr.write(`ha-setup: the lab did not start: ${(e as Error).message}\n`);
+    return undefined;
+  }
+}
+
 export async function run(_args: CommandArgs, io: CliIO): Promise<number> {
   if (!canPrompt({ stdin: io.stdin, stdout: io.stdout, env: io.env })) {
     io.stderr.write(`${NO_TERMINAL}\n`);
@@ -50,6 +70,12 @@ export async function run(_args: CommandArgs, io: CliIO): Promise<number> {
   }
   const { runWizard } = await import('../ui/run-wizard.js');
   const result = await runWizard(wio);
+  if (result.lab) {
+    const inv = await startLab(io);
+    if (!inv) return 1;
+    const guided = await runGuided(wio, inv, RUNBOOKS);
+    return guided.ended === 'quit' || guided.result?.ok ? 0 : 1;
+  }
   if (!result.inventory) {
     io.stderr.write('ha-setup: quit; nothing was saved\n');
     return 130;

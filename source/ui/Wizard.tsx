@@ -10,7 +10,7 @@ import type { Inventory } from '../inventory/types.js';
 import { listClusters, loadCluster, saveCluster } from '../inventory/store.js';
 import { validateInventory } from '../inventory/validate.js';
 import { initialWizardState, reduceWizard, reviewErrors, tableToSave, type WizardAction, type WizardState } from './wizard/wizard-state.js';
-import { NEW_CLUSTER, PickScreen } from './wizard/PickScreen.js';
+import { LAB_CLUSTER, NEW_CLUSTER, PickScreen } from './wizard/PickScreen.js';
 import { NameScreen } from './wizard/NameScreen.js';
 import { TopologyScreen } from './wizard/TopologyScreen.js';
 import { ServersScreen } from './wizard/ServersScreen.js';
@@ -23,6 +23,8 @@ export interface WizardResult {
   inventory?: Inventory;
   /** The user asked to go on (enter on the saved screen) rather than quit. */
   proceed: boolean;
+  /** The user chose to rehearse on a local lab: the caller starts it and uses its table. */
+  lab?: boolean;
 }
 
 export interface WizardProps {
@@ -56,6 +58,7 @@ export function Wizard({ env = process.env, onExit }: WizardProps) {
 
   const pick = (name: string) => {
     if (name === NEW_CLUSTER) return dispatch({ type: 'new-cluster' });
+    if (name === LAB_CLUSTER) return onExit({ proceed: true, lab: true });
     try {
       const inventory = loadCluster(name, env);
       if (inventory) dispatch({ type: 'load-cluster', inventory });

@@ -148,7 +148,10 @@ test('the guided flow on a real terminal: empty state -> table -> host keys -> r
   term.start(`${JSON.stringify(process.execPath)} ${JSON.stringify(join(ROOT, 'bin/ha-setup.js'))}`, env);
   const address = (alias: string) => VIPS[alias] ?? lab.host(alias).address;
 
-  // 1. No saved cluster: straight to the name.
+  // 1. No saved cluster: the first screen offers a new cluster (selected) or the local lab.
+  await term.waitFor(/❯ New cluster/);
+  assert.match(term.screen(), /Rehearse on a local lab/);
+  term.keys('Enter');
   await term.waitFor(/Cluster name/);
   term.type(CLUSTER);
   await term.waitFor(new RegExp(`Name: ${CLUSTER}`));

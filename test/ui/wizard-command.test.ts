@@ -76,6 +76,8 @@ test('on a PTY: the wizard draws, takes keys, and esc quits without saving (exit
   const home = mkdtempSync(join(tmpdir(), 'ha-wizard-pty-'));
   try {
     const p = onPty(ptyEnv({ HA_SETUP_HOME: home }));
+    await p.waitFor('New cluster');
+    p.child.stdin.write('\r');
     await p.waitFor('Cluster name');
     p.child.stdin.write('lab');
     await p.waitFor('Name: lab');

@@ -13,11 +13,11 @@ import {
 const run = (state: WizardState, ...actions: WizardAction[]) => actions.reduce(reduceWizard, state);
 
 const named = () =>
-  run(initialWizardState(), { type: 'name-change', value: ' lab ' }, { type: 'name-submit' }, { type: 'topology', topology: 'lb' });
+  run(initialWizardState(), { type: 'new-cluster' }, { type: 'name-change', value: ' lab ' }, { type: 'name-submit' }, { type: 'topology', topology: 'lb' });
 
-test('start: the pick screen when clusters are saved, else the name', () => {
+test('start: the pick screen (new cluster, saved ones, the local lab), with or without saved clusters', () => {
   assert.equal(initialWizardState(['prod']).screen, 'pick');
-  assert.equal(initialWizardState().screen, 'name');
+  assert.equal(initialWizardState().screen, 'pick');
 });
 
 test('a name is trimmed and checked; a saved name is refused for a new cluster', () => {

@@ -66,7 +66,15 @@ function mount() {
   };
 }
 
+/** The first screen: new cluster (selected), saved ones, the local lab. */
+async function newCluster(w: ReturnType<typeof mount>) {
+  await w.see('❯ New cluster');
+  assert.match(w.frame(), /^ {2}Rehearse on a local lab \(7 Debian hosts on this machine, as root\)$/m);
+  await w.key(keys.enter);
+}
+
 async function toServers(w: ReturnType<typeof mount>, name = 'lab') {
+  await newCluster(w);
   await w.see('Cluster name');
   w.r.stdin.write(name);
   await w.see(`Name: ${name}`);
@@ -173,7 +181,8 @@ test('Save is refused while there are errors, and nothing is saved', async () =>
 
 test('an invalid cluster name is refused inline', async () => {
   const w = mount();
-  await settle();
+  await newCluster(w);
+  await w.see('Cluster name');
   w.r.stdin.write('my lab');
   await w.see('Name: my lab');
   await w.key(keys.enter);
@@ -223,12 +232,13 @@ test('a saved table that no longer validates is reported on the pick screen, not
   await w.key(keys.enter);
   await w.seeFlat('servers.db_vip');
   assert.ok(flat(w.frame()).includes('198.18.0.300'));
-  assert.match(w.frame(), /Server table: start a new cluster or edit a saved one/);
+  assert.match(w.frame(), /Server table: start a new cluster, rehearse on a lab, or edit a saved one/);
 });
 
 test('the k8s topology asks for k8s_master instead of lb', async () => {
   const w = mount();
-  await settle();
+  await newCluster(w);
+  await w.see('Cluster name');
   w.r.stdin.write('kube');
   await w.see('Name: kube');
   await w.key(keys.enter);
@@ -239,6 +249,17 @@ test('the k8s topology asks for k8s_master instead of lb', async () => {
   await w.see('Servers of cluster kube · topology k8s');
   assert.match(w.row('k8s_master'), /Kubernetes master\s+not set$/);
   assert.equal(w.row('lb'), '');
+});
+
+test('rehearse on a local lab: the wizard hands over to the caller, which starts the lab', async () => {
+  const w = mount();
+  await w.see('❯ New cluster');
+  await w.key(keys.down);
+  await w.see('❯ Rehearse on a local lab');
+  await w.key(keys.enter);
+  await waitFor(() => w.exits.length === 1, w.frame);
+  assert.deepEqual(w.exits, [{ proceed: true, lab: true }]);
+  assert.deepEqual(listClusters(env), []);
 });
 
 test('esc quits without saving; ctrl-c too', async () => {

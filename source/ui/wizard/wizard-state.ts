@@ -60,7 +60,7 @@ export type WizardAction =
 
 export function initialWizardState(existing: string[] = []): WizardState {
   return {
-    screen: existing.length > 0 ? 'pick' : 'name',
+    screen: 'pick',
     existing,
     cluster: '',
     topology: 'lb',
