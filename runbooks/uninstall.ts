@@ -1,7 +1,10 @@
 /**
- * Uninstall (plan level): undoes what the runbooks did, in the order of issue 6: unmount the
- * share on every app server first (umount -f -l, fstab entry removed), then HAProxy,
- * keepalived, NFS, the standby and the primary; last, what is left on any host.
+ * Uninstall: undoes what the runbooks did, in the order of issue 6: unmount the share on every
+ * app server first (umount -f -l, fstab entry removed), then HAProxy, keepalived, NFS, the
+ * standby and the primary; then ha-setup's firewall rules and, last, what is left on any host.
+ * Proven in the lab for the PostgreSQL pair, keepalived and HAProxy behind ufw
+ * (test/lab/uninstall.test.ts) and for NFS (test/lab/nfs.test.ts); the nftables path was run
+ * by hand in the lab; firewalld, iptables and the RHEL layout are proven by plans only.
  *
  * What ha-setup wrote is found on each server, not remembered on the jump host:
  *  - files ha-setup replaced have backups: /var/lib/ha-setup/backups/<path>.<UTC timestamp>
@@ -71,7 +74,7 @@ export interface InstalledFacts {
   backups: BackupSet[];
   /** Files ha-setup created by name (ha-setup* in its directories). */
   owned: string[];
-  /** Whether each current file of `backups` and `owned` says "Managed by ha-setup". */
+  /** Files that say "Managed by ha-setup" now: of the paths with backups, and in MARK_DIRS. */
   managedNow: string[];
   units: Record<string, { active: string; enabled: string }>;
   hostsFile: string | null;
@@ -92,11 +95,6 @@ const TS = /\.\d{8}T\d{6}Z(?:\.\d+)?$/;
 export const OWNED_DIRS = ['/etc/systemd/system', '/etc/sysctl.d', '/etc/keepalived', '/etc/haproxy', '/etc/exports.d', '/etc/ganesha', '/usr/local/libexec/ha-setup', '/usr/local/lib/ha-setup', '/etc/ha-setup', '/root/.ssh', '/var/lib/ha-setup', '/etc/postgresql', '/var/lib/pgsql', '/var/lib/postgresql'];
 
 /**
- * Started with the NFS server as its dependencies (nfs-ganesha wants rpcbind and its lock
- * service; the kernel server rpc-statd). Stopped (not disabled) when running but not enabled:
- * then nothing but the NFS server started them. An enabled rpcbind is the admin's: left alone.
- */
-/**
  * Directories searched (depth 3, files under 512 KiB) for files that say "Managed by ha-setup":
  * a file ha-setup wrote where there was none has no backup and need not be named ha-setup*
  * (/etc/keepalived/keepalived.conf). Never a data directory.
@@ -107,6 +105,11 @@ export const MARK_DIRS = ['/etc/keepalived', '/etc/haproxy', '/etc/ganesha', '/e
 export const KEEPALIVED_RUN_DIR = '/run/ha-setup-keepalived';
 export const STATE_PATHS = [KEEPALIVED_STATE_DIR, KEEPALIVED_RUN_DIR];
 
+/**
+ * Started with the NFS server as its dependencies (nfs-ganesha wants rpcbind and its lock
+ * service; the kernel server rpc-statd). Stopped (not disabled) when running but not enabled:
+ * then nothing but the NFS server started them. An enabled rpcbind is the admin's: left alone.
+ */
 export const NFS_DEPENDENCIES = ['nfs-ganesha-lock', 'rpc-statd', 'rpcbind.socket', 'rpcbind'];
 
 export const UNITS = ['haproxy', 'keepalived', 'nfs-server', 'nfs-ganesha', REPLICATION_TIMER, 'ha-setup-pg-health', ...NFS_DEPENDENCIES];
@@ -331,7 +334,7 @@ export function nfsUninstallPlan(inst: InstalledFacts, ctx: HostContext): Plan {
   let keys = inst.authorizedKeys;
   for (const c of peers) keys = keys === null ? null : withAuthorizedLine(keys, c, null);
   if (keys !== inst.authorizedKeys && inst.authorizedKeys !== null) {
-    actions.push({ kind: 'write', title: "remove the replication key's line from root's authorized_keys", path: NFS_PATHS.authorizedKeys, content: keys!, mode: 0o600, owner: 'root', group: 'root', previous: inst.authorizedKeys });
+    actions.push({ kind: 'write', title: `remove the replication key's line from ${NFS_PATHS.authorizedKeys}`, path: NFS_PATHS.authorizedKeys, content: keys!, mode: 0o600, owner: 'root', group: 'root', previous: inst.authorizedKeys });
   }
   if (inst.otherExports > 0 && (inst.units['nfs-server']?.active === 'active')) {
     actions.push({ kind: 'run', title: 'withdraw ha-setup\'s export (exportfs -ra; nfs-server keeps serving the other exports)', script: 'exportfs -ra', sudo: true });
@@ -585,7 +588,7 @@ export const uninstallRunbook: Runbook = {
   id: 'uninstall',
   title: 'Uninstall',
   description:
-    "Undo ha-setup: unmount the share on every app server first (umount -f -l, fstab entry removed), then HAProxy, keepalived, NFS, the standby and the primary: services stopped and disabled, configuration files restored from the backups taken on apply (/var/lib/ha-setup/backups), data directories kept unless --purge-data with the cluster name typed.",
+    "Undo ha-setup: unmount the share on every app server first (umount -f -l, fstab entry removed), then HAProxy, keepalived (standbys first), NFS, the standby and the primary: services stopped and disabled, configuration files restored from the backups taken on apply (/var/lib/ha-setup/backups), files ha-setup created removed, its firewall rules deleted, data directories kept unless --purge-data with the cluster name typed.",
   steps: [unmount, haproxy, keepalivedStandbys, keepalived, nfs, standby, primary, firewall, leftovers],
 };
 
@@ -602,6 +605,7 @@ export function classifyUninstallAction(a: Action): { kind: UninstallKind; item:
   const title = a.title ?? (a.kind === 'write' ? a.path : a.script);
   let m: RegExpExecArray | null;
   if ((m = /^delete (?:the data directory|the shared data) (.+) \(--purge-data\)$/.exec(title))) return { kind: 'purge', item: m[1]! };
+  if ((m = /^remove (ha-setup's .+|the .+'s line) from (\/\S+)$/.exec(title))) return { kind: 'edit', item: `${m[2]!}: ${m[1]!} removed` };
   if (a.kind === 'write') return { kind: 'edit', item: `${a.path}: ${title}` };
   if ((m = /^stop and disable (\S+)$/.exec(title))) return { kind: 'stop', item: m[1]! };
   if ((m = /^stop (\S+) \(/.exec(title))) return { kind: 'stop', item: `${m[1]!} (stop only)` };
@@ -610,7 +614,6 @@ export function classifyUninstallAction(a: Action): { kind: UninstallKind; item:
   if ((m = /^remove (\/\S+) if nothing else is in it$/.exec(title))) return { kind: 'remove', item: `${m[1]!} (if empty)` };
   if ((m = /^remove (\/\S+) \(/.exec(title))) return { kind: 'remove', item: m[1]! };
   if ((m = /^(ufw|nft|iptables|ip6tables): delete (.+)$/.exec(title))) return { kind: 'firewall', item: `${m[1]!}: ${m[2]!}` };
-  if ((m = /^remove (ha-setup's .+) from (\S+)$/.exec(title))) return { kind: 'edit', item: `${m[2]!}: ${m[1]!} removed` };
   return { kind: 'other', item: title };
 }
 
