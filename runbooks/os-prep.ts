@@ -218,7 +218,19 @@ const postgresPackages = defineStep({
               kind: 'run',
               // The package creates 'main' unless /etc/postgresql-common/createcluster.conf says not to.
               title: `create cluster ${o.version}/main if the package did not`,
-              script: `${UMASK}\nif [ ! -f ${sh`${`${layout.dataDir}/PG_VERSION`}`} ]; then ${sh`pg_createcluster ${o.version} main`}; fi`,
+              // When its configuration outlived its data (uninstall --purge-data keeps /etc),
+              // pg_createcluster refuses ("configuration already exists"): initdb the data alone.
+              script: [
+                UMASK,
+                `if [ ! -f ${sh`${`${layout.dataDir}/PG_VERSION`}`} ]; then`,
+                `  if [ -f ${sh`${layout.confFile}`} ]; then`,
+                `    ${sh`install -d -m 0700 -o postgres -g postgres ${layout.dataDir}`}`,
+                `    ${sh`runuser -u postgres -- ${`${layout.binDir}/initdb`} -D ${layout.dataDir} --auth-local=peer --auth-host=scram-sha-256`}`,
+                '  else',
+                `    ${sh`pg_createcluster ${o.version} main`}`,
+                '  fi',
+                'fi',
+              ].join('\n'),
               sudo: true,
             }
           : { kind: 'run', title: `initialise ${layout.dataDir}`, script: `${UMASK}\n${sh`${layout.setupCommand!} initdb`}`, sudo: true },
