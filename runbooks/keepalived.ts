@@ -104,7 +104,7 @@ const scripts = defineStep({
   title: 'Health check and notify scripts (root-owned), their settings, the fence of the PostgreSQL unit',
   targets: keepalivedTargets,
   facts: (ctx): FactMap => {
-    if (!isDb(ctx.host.alias)) return { ka: keepalivedFact([SCRIPT_DIR, checkScriptOf(ctx.host.alias).path]) };
+    if (!isDb(ctx.host.alias)) return { ka: keepalivedFact([SCRIPT_DIR, STATE_DIR, checkScriptOf(ctx.host.alias).path]) };
     const v = pgVersion(ctx);
     return { os: osFact, ka: keepalivedFact(dbScriptPaths(v)), net: netFact, resolve: resolveFact(tableNames(ctx)), pf: passfileFact(v) };
   },
@@ -113,7 +113,8 @@ const scripts = defineStep({
     const ka = facts.ka as KeepalivedFacts;
     if (!isDb(ctx.host.alias)) {
       const c = checkScriptOf(ctx.host.alias);
-      const actions = [...dirAction(SCRIPT_DIR, ka.files[SCRIPT_DIR], SCRIPTS_WHY), ...fileAction(c.path, asset(c.asset), 0o755, ka.files[c.path])];
+      const state = pairOf(ctx.host.alias).kind === 'nfs' ? dirAction(STATE_DIR, ka.files[STATE_DIR], 'the holder generation keepalived tracks') : [];
+      const actions = [...dirAction(SCRIPT_DIR, ka.files[SCRIPT_DIR], SCRIPTS_WHY), ...state, ...fileAction(c.path, asset(c.asset), 0o755, ka.files[c.path])];
       return actions.length ? { actions, reason: `the ${c.what} health check of keepalived` } : done(`${c.path} is current`);
     }
     const { os, net, resolve, pf } = facts as { os: OsInfo; net: NetFacts; resolve: Resolved; pf: PassfileFacts };

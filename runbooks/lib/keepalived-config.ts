@@ -10,6 +10,7 @@ import { quote } from '../../source/engine/shell.js';
 import type { HostContext } from '../../source/engine/step.js';
 import { haproxyOptions } from './haproxy-config.js';
 import { keepalivedOptions } from './keepalived-options.js';
+import { nfsOptions } from './nfs-options.js';
 import { pgOptions } from './options.js';
 import { addressesOf, type NetAddress, type NetFacts, type Resolved } from './pg-facts.js';
 import { TLS, type PgLayout } from './pg-layout.js';
@@ -199,6 +200,7 @@ export function keepalivedConf(ctx: HostContext, addr: VrrpAddresses): string {
     email: email.global,
     smtpAlert: email.instance,
     ...(pair.kind === 'lb' ? { appPort: haproxyOptions(ctx.options).appPort } : {}),
+    ...(pair.kind === 'nfs' ? { exportDir: nfsOptions(ctx.options).exportDir } : {}),
   });
 }
 

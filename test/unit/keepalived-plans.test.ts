@@ -179,6 +179,10 @@ test('NFS pair: its own VIP and virtual_router_id, the NFS health check, no Post
   assert.ok(inst.includes('virtual_router_id 52'));
   assert.deepEqual(block(n, 'virtual_ipaddress'), ['virtual_ipaddress {', '198.18.0.101/24 dev eth0', '}']);
   assert.ok(block(n, 'vrrp_script chk_nfs_health').includes(`script "${NFS_SCRIPT}"`));
+  // The holder generation: a returning previous holder never outranks the server that took over.
+  assert.deepEqual(block(n, 'track_file nfs_generation'), ['track_file nfs_generation {', 'file "/var/lib/ha-setup/keepalived/nfs-generation"', 'weight 2', 'init_file 0', '}']);
+  assert.ok(inst.includes(`notify_master "${NFS_SCRIPT} notify master /usr/safenet/ccc/packages"`));
+  assert.ok(inst.includes(`notify_backup "${NFS_SCRIPT} notify backup /usr/safenet/ccc/packages"`));
   assert.ok(!n.includes('pg-ha'));
   assert.notEqual(block(n, 'authentication').find((l) => l.startsWith('auth_pass')), block(confOf('db_primary'), 'authentication').find((l) => l.startsWith('auth_pass')));
   // Router ids from the options.
