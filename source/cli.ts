@@ -62,7 +62,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandMod
     load: () => import('./commands/uninstall.js'),
   },
   lab: { summary: 'Local rehearsal servers: lab up [--hosts N|--topology lb|k8s], lab down, lab status, lab fault', load: () => import('./commands/lab.js') },
-  drill: { summary: 'Break the DB primary on purpose and measure the failover: drill db [--fault KIND] (VIP move, RTO, RPO)', load: () => import('./commands/drill.js') },
+  drill: { summary: 'Break a pair on purpose and measure the failover: drill db|nfs [--fault KIND] (VIP move, RTO, RPO)', load: () => import('./commands/drill.js') },
   rejoin: { summary: 'After a failover: the old DB primary becomes a standby of the new one (rejoin db; pg_rewind)', load: () => import('./commands/rejoin.js') },
 };
 

@@ -122,7 +122,7 @@ test('drill hosts: the DB pair, the VIP and the first app server; one-line error
   assert.throws(() => drillHosts(inv({ db_primary: '10.0.0.1', db_standby: '10.0.0.2', app1: '10.0.0.5' })), /no db_vip: add db_vip: <IP>/);
 });
 
-test('ha-setup drill: usage, unknown fault, the NFS pair not yet', async () => {
+test('ha-setup drill: usage, unknown fault (each pair has its own faults)', async () => {
   const out: string[] = [];
   const err: string[] = [];
   const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) }, stdin: process.stdin, env: { ...process.env, HA_SETUP_HOME: mkdtempSync(join(tmpdir(), 'drill-home-')) } };
@@ -130,7 +130,10 @@ test('ha-setup drill: usage, unknown fault, the NFS pair not yet', async () => {
   assert.match(out.join(''), /Usage: ha-setup drill db --config FILE \[--fault KIND\]/);
   assert.equal(await main(['drill', 'db', '--fault', 'explode'], io), 2);
   assert.match(err.join(''), /--fault explode is not known \(one of: stop-postgres, stop-keepalived, cut-link, freeze, reboot\)/);
-  assert.equal(await main(['drill', 'nfs'], io), 2);
-  assert.match(err.join(''), /the NFS drill is not available yet/);
+  assert.match(out.join(''), /ha-setup drill nfs --config FILE \[--fault KIND\]/);
+  assert.equal(await main(['drill', 'nfs', '--fault', 'stop-postgres'], io), 2);
+  assert.match(err.join(''), /drill nfs: --fault stop-postgres is not known \(one of: stop-nfs, /);
+  assert.equal(await main(['drill', 'web'], io), 2);
+  assert.match(err.join(''), /ha-setup drill: unknown "web"/);
   assert.ok(statSync(io.env.HA_SETUP_HOME!).isDirectory());
 });
