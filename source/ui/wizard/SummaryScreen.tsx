@@ -59,7 +59,9 @@ export function nextCommands(cluster: string): [string, string][] {
 export function SummaryScreen({ inventory, ok, secretsPath, transcriptPath, onClose }: SummaryScreenProps) {
   const t = useTheme();
   useInput((input, key) => {
-    if (key.return || key.escape || input === 'q') onClose();
+    // '\n' too: an enter typed while the run view had no input handler (the terminal not yet in
+    // raw mode) arrives translated by the line discipline (ICRNL).
+    if (key.return || key.escape || input === 'q' || input === '\n') onClose();
   });
   const eps = endpoints(inventory);
   const width = Math.max(...eps.map(([k]) => k.length), ...nextCommands(inventory.cluster).map(([k]) => k.length));
