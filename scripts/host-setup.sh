@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the jump host needs to run the lab and the end-to-end tests:
 #   systemd-container (systemd-nspawn), debootstrap, openssh-server (sshd binary for the e2e
-#   test), openssh-client, tmux (the wizard's real-terminal test, test/lab/wizard-tty.test.ts).
+#   test), openssh-client, tmux (the wizard's real-terminal test, test/lab/wizard-tty.test.ts),
+#   haproxy (unit tests check generated configs with the real `haproxy -c`; it is never started
+#   here) and rsync (the NFS replication unit test runs the real rsync).
 #   Service starts are blocked during the install so that nothing starts listening on this
 #   machine. Idempotent; does nothing when all are present.
 set -euo pipefail
@@ -16,8 +18,10 @@ command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 command -v sudo >/dev/null 2>&1 || need+=(sudo)
 command -v script >/dev/null 2>&1 || need+=(bsdutils)
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+command -v rsync >/dev/null 2>&1 || need+=(rsync)
 if [ ${#need[@]} -eq 0 ]; then
-  echo "host set-up: all present (systemd-nspawn, debootstrap, sshd, ssh, dpkg-scanpackages, psql, sudo, script, tmux)"
+  echo "host set-up: all present (systemd-nspawn, debootstrap, sshd, ssh, dpkg-scanpackages, psql, sudo, script, tmux, haproxy, rsync)"
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then

@@ -4,10 +4,9 @@
  * `isActive`, so the menu can stay mounted under other screens.
  */
 import { Box, Text, useInput } from 'ink';
-import SelectInput from 'ink-select-input';
 import type { RunFailure } from './run-state.js';
 import { FailurePanel } from './FailurePanel.js';
-import { SelectIndicator, SelectItem } from './select.js';
+import { Select } from './select.js';
 import { KeyHints, useTheme } from './theme.js';
 
 export type FailureChoice = 'retry' | 'skip' | 'log' | 'quit';
@@ -42,11 +41,9 @@ export function FailureMenu({ failure, onChoice, isActive = true, skipRisk, pane
     <Box flexDirection="column">
       {panel && <FailurePanel failure={failure} />}
       <Text bold>What now?</Text>
-      <SelectInput
+      <Select
         items={CHOICES.map((c) => ({ key: c.value, label: `${c.label} (${c.key})`, value: c.value }))}
         isFocused={isActive}
-        indicatorComponent={SelectIndicator}
-        itemComponent={SelectItem}
         onSelect={(item) => onChoice(item.value)}
       />
       {skipRisk !== undefined && (

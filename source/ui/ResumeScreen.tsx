@@ -1,8 +1,7 @@
 /** The last run failed: resume at the failed step, start over (done steps are re-checked), or cancel. */
 import { Box, Text, useInput } from 'ink';
-import SelectInput from 'ink-select-input';
 import { failedWhere, type LastFailure, type ResumeChoice } from './last-failure.js';
-import { SelectIndicator, SelectItem } from './select.js';
+import { Select } from './select.js';
 import { KeyHints, useTheme } from './theme.js';
 
 export function ResumeScreen({ cluster, failure, onChoice }: { cluster: string; failure: LastFailure; onChoice(c: ResumeChoice): void }) {
@@ -20,7 +19,7 @@ export function ResumeScreen({ cluster, failure, onChoice }: { cluster: string; 
       <Text color={t.c('yellow')} bold>
         The last run of {cluster} stopped at {failure.title} ({failure.stepId}).
       </Text>
-      <SelectInput items={items} indicatorComponent={SelectIndicator} itemComponent={SelectItem} onSelect={(item) => onChoice(item.value)} />
+      <Select items={items} onSelect={(item) => onChoice(item.value)} />
       <KeyHints keys={[['↑/↓', 'move'], ['enter', 'choose'], ['esc', 'cancel']]} />
     </Box>
   );

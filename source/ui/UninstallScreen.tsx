@@ -7,7 +7,7 @@
  */
 import { useState } from 'react';
 import { Box, render, Text, useInput } from 'ink';
-import TextInput from 'ink-text-input';
+import { LineInput } from './select.js';
 import { summarizeUninstall, type UninstallKind } from '../../runbooks/uninstall.js';
 import type { HostPlan } from './wizard/plan-review.js';
 import { KeyHints, noColor, ThemeProvider, useTheme } from './theme.js';
@@ -113,7 +113,7 @@ export function UninstallScreen({ cluster, hosts, purgeChosen = false, onChoice 
           ))}
           <Box>
             <Text>{`Type the cluster name (${cluster}) to confirm: `}</Text>
-            <TextInput
+            <LineInput
               value={typed}
               onChange={(v) => {
                 setTyped(v);

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -41,6 +41,14 @@ test('`ha-setup` on a terminal but with CI=true: the same refusal', async () => 
 // The real binary on a real pseudo-terminal (util-linux `script`), keys sent as a user would.
 const hasScript = spawnSync('script', ['--version']).status === 0;
 
+// A PTY test that fails midway must not leave `script` and the tool behind: they would keep this
+// file's process (and the whole suite) alive. Each test's PTY is killed after it, pass or fail.
+const live = new Set<() => void>();
+afterEach(() => {
+  for (const kill of live) kill();
+  live.clear();
+});
+
 function onPty(env: NodeJS.ProcessEnv) {
   const child = spawn('script', ['-qfec', `stty cols 100 rows 40; exec ${JSON.stringify(process.execPath)} bin/ha-setup.js`, '/dev/null'], {
     cwd: root,
@@ -51,6 +59,14 @@ function onPty(env: NodeJS.ProcessEnv) {
   child.stdout.on('data', (d: Buffer) => (screen += d.toString()));
   child.stderr.on('data', (d: Buffer) => (screen += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const kill = () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    // The tool runs in its own session under `script`: kill it first, then `script`.
+    spawnSync('pkill', ['-KILL', '-P', String(child.pid)]);
+    child.kill('SIGKILL');
+  };
+  live.add(kill);
+  void exited.then(() => live.delete(kill));
   const text = () => stripVTControlCharacters(screen);
   return {
     child,

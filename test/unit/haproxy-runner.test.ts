@@ -34,6 +34,10 @@ function bash(script: string): { code: number; stdout: string; stderr: string } 
   return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
+// The lb is a Debian 12 server with HAProxy 2.6 installed, whatever this machine has.
+const HAVE_HAPROXY = 'if have haproxy; then echo "VERSION=$(haproxy -v 2>/dev/null | head -n1)"; fi';
+const LB_VERSION = 'echo "VERSION=HAProxy version 2.6.12-1+deb12u1 2023/12/16 - https://haproxy.org/"';
+
 function lbPool(opts: { checkFails?: boolean } = {}): FakePool {
   const dir = mkdtempSync(join(tmpdir(), 'ha-lb-'));
   return new FakePool({}, (t: FakeTransport) => {
@@ -42,7 +46,7 @@ function lbPool(opts: { checkFails?: boolean } = {}): FakePool {
       const f = t.files.get(HAPROXY_CFG);
       const path = join(dir, 'haproxy.cfg');
       if (f) writeFileSync(path, f.content);
-      return bash(script.replace(`f=${HAPROXY_CFG}`, `f=${f ? path : join(dir, 'absent')}`).replace('systemctl is-active haproxy', 'echo active'));
+      return bash(script.replace(`f=${HAPROXY_CFG}`, `f=${f ? path : join(dir, 'absent')}`).replace('systemctl is-active haproxy', 'echo active').replace(HAVE_HAPROXY, LB_VERSION));
     });
     t.on(/^haproxy -c -f (\S+)$/, (_s, m) => {
       if (opts.checkFails) return { code: 1, stdout: '', stderr: "[ALERT]    (1) : config : parsing [x:3] : unknown keyword 'bogus'" };

@@ -1,6 +1,6 @@
 /** The cluster's name: the key it is saved under and its state directory's name. */
 import { Box, Text } from 'ink';
-import TextInput from 'ink-text-input';
+import { LineInput } from '../select.js';
 import { useTheme } from '../theme.js';
 
 export interface NameScreenProps {
@@ -18,7 +18,7 @@ export function NameScreen({ value, error, onChange, onSubmit }: NameScreenProps
       <Text dimColor={t.dim}>The name the table is saved under (letters, digits, . _ -), e.g. prod or lab.</Text>
       <Box marginTop={1}>
         <Text>Name: </Text>
-        <TextInput value={value} onChange={onChange} onSubmit={() => onSubmit()} />
+        <LineInput value={value} onChange={onChange} onSubmit={() => onSubmit()} />
       </Box>
       {error !== undefined && <Text color={t.c('red')}>✗ {error}</Text>}
     </Box>

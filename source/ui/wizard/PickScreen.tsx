@@ -1,7 +1,6 @@
 /** First screen: start a new table, rehearse on a local lab, or edit a saved table. */
 import { Box, Text } from 'ink';
-import SelectInput from 'ink-select-input';
-import { SelectIndicator, SelectItem } from '../select.js';
+import { Select } from '../select.js';
 
 export const NEW_CLUSTER = '\u0000new';
 export const LAB_CLUSTER = '\u0000lab';
@@ -15,7 +14,7 @@ export function PickScreen({ existing, onPick }: { existing: string[]; onPick(na
   return (
     <Box flexDirection="column">
       <Text bold>Server table: start a new cluster, rehearse on a lab, or edit a saved one</Text>
-      <SelectInput items={items} indicatorComponent={SelectIndicator} itemComponent={SelectItem} onSelect={(item) => onPick(item.value)} />
+      <Select items={items} onSelect={(item) => onPick(item.value)} />
     </Box>
   );
 }

@@ -1,9 +1,8 @@
 /** Which front end the apps sit behind: HAProxy (lb) or a Kubernetes master (k8s). */
 import { Box, Text } from 'ink';
-import SelectInput from 'ink-select-input';
 import type { Topology } from '../../inventory/types.js';
 import { roleOf } from '../../inventory/roles.js';
-import { SelectIndicator, SelectItem } from '../select.js';
+import { Select } from '../select.js';
 import { useTheme } from '../theme.js';
 
 const ITEMS: { key: string; label: string; value: Topology }[] = [
@@ -19,11 +18,9 @@ export function TopologyScreen({ cluster, value, onSelect }: { cluster: string; 
       <Text dimColor={t.dim}>lb: {roleOf('lb')!.description}</Text>
       <Text dimColor={t.dim}>k8s: {roleOf('k8s_master')!.description}</Text>
       <Box marginTop={1}>
-        <SelectInput
+        <Select
           items={ITEMS}
           initialIndex={Math.max(0, ITEMS.findIndex((i) => i.value === value))}
-          indicatorComponent={SelectIndicator}
-          itemComponent={SelectItem}
           onSelect={(item) => onSelect(item.value)}
         />
       </Box>
