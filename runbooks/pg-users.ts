@@ -14,6 +14,7 @@ import ipaddr from 'ipaddr.js';
 import { sh } from '../source/engine/shell.js';
 import { defineStep, done, type Action, type HostContext, type Runbook } from '../source/engine/step.js';
 import { lbAliases } from '../source/inventory/roles.js';
+import { firewalldAddScript, richRuleKey } from './lib/firewalld-ledger.js';
 import { osFact } from './lib/host-facts.js';
 import { pgOptions, type PgOptions } from './lib/options.js';
 import {
@@ -256,19 +257,8 @@ const hba = defineStep({
 
 const isV6 = (ip: string): boolean => ipaddr.parse(ip).kind() === 'ipv6';
 
-/**
- * What a rich rule allows, independent of how firewall-cmd prints it (attribute order, a
- * source with or without /32): "ipv4 198.18.0.12 5432/tcp accept".
- */
-export function richRuleKey(rule: string): string {
-  const attr = (re: RegExp): string => re.exec(rule)?.[1] ?? '';
-  const family = attr(/family="([^"]+)"/);
-  const src = attr(/source address="([^"]+)"/).replace(/\/(32|128)$/, '');
-  const port = attr(/\sport="([^"]+)"/);
-  const proto = attr(/protocol="([^"]+)"/);
-  const verdict = /\b(accept|reject|drop)\b\s*$/.exec(rule.trim())?.[1] ?? '';
-  return `${family} ${src ? ipaddr.process(src).toString() : ''} ${port}/${proto} ${verdict}`;
-}
+/** How rich rules are compared (lives with the firewalld ledger, which uninstall reads). */
+export { richRuleKey };
 
 function firewalldActions(fw: FirewallFacts, net: NetFacts, ctx: HostContext, sources: string[], port: number): { actions: Action[]; notes: string[] } {
   const iface = interfaceFor(net.addresses, ctx.host.address);
@@ -283,8 +273,8 @@ function firewalldActions(fw: FirewallFacts, net: NetFacts, ctx: HostContext, so
     const r = rule(ip);
     const k = richRuleKey(r);
     const lines = [
-      ...(runtime.has(k) ? [] : [sh`firewall-cmd --zone=${zone} --add-rich-rule=${r}`]),
-      ...(permanent.has(k) ? [] : [sh`firewall-cmd --permanent --zone=${zone} --add-rich-rule=${r}`]),
+      ...(runtime.has(k) ? [] : [firewalldAddScript({ scope: 'runtime', zone, kind: 'rich-rule', value: r })]),
+      ...(permanent.has(k) ? [] : [firewalldAddScript({ scope: 'permanent', zone, kind: 'rich-rule', value: r })]),
     ];
     if (lines.length) actions.push({ kind: 'run', title: `firewalld zone ${zone}: allow tcp ${port} from ${ip}`, script: lines.join('\n'), sudo: true });
   }

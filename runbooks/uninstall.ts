@@ -19,7 +19,9 @@
  *  - lines ha-setup appended (postgresql.conf's include_dir on the RHEL family, /etc/nftables.conf's
  *    includes) are removed with the blank line before them, in place (no backup of the edit).
  *  - firewall rules carrying ha-setup's comments (ufw, nftables, iptables) are deleted, and its
- *    nftables table; firewalld rich rules carry no comment: the plan names them for the admin.
+ *    nftables table; firewalld rules carry no comment: those ha-setup recorded in its ledger
+ *    (/etc/ha-setup/firewalld.ledger, runbooks/lib/firewalld-ledger.ts) when it added them are
+ *    removed, and nothing else of firewalld's.
  * Services are stopped and disabled (the kernel NFS server only when nothing else is exported).
  * keepalived stops on the pairs' standbys before their primaries: a standby whose keepalived
  * still ran would take the VIP and promote itself when the primary's keepalived went away.
@@ -38,7 +40,8 @@ import { NFS_PATHS, REPLICATION_TIMER, nfsClientFact, type NfsClientFacts } from
 import { nfsOptions } from './lib/nfs-options.js';
 import { FSTAB_MARK, NFS_NODES, appHosts, fstabWithout, withAuthorizedLine } from './lib/nfs-render.js';
 import { pgOptions } from './lib/options.js';
-import { b64, parseKv, parseUfwRules, type UfwRule } from './lib/pg-facts.js';
+import { FIREWALLD_LEDGER, FIREWALLD_LEDGER_KEPT, firewalldLedgerPlan, type FirewalldLedgerFacts } from './lib/firewalld-ledger.js';
+import { b64, parseFirewalldZones, parseKv, parseUfwRules, type UfwRule } from './lib/pg-facts.js';
 import { layoutFor, type PgLayout } from './lib/pg-layout.js';
 
 /** Where the CLI puts the cluster name typed after --purge-data (no config file can set it). */
@@ -455,7 +458,10 @@ export interface FirewallRemnants {
   iptables: string[];
   ip6tables: string[];
   iptablesPersist: 'debian' | 'rhel' | null;
+  /** firewalld runs. */
   firewalld: boolean;
+  /** firewalld's zones and ha-setup's ledger of the openings it added (firewalld-ledger.ts). */
+  fwd: FirewalldLedgerFacts;
 }
 
 /** nft -a list ruleset: rules carrying one of FW_COMMENTS, with their chain and handle. */
@@ -494,6 +500,15 @@ export function parseFirewallRemnants(stdout: string): FirewallRemnants {
     ip6tables: lines('IPT6'),
     iptablesPersist: kv.IPT_PERSIST === 'debian' ? 'debian' : kv.IPT_PERSIST === 'rhel' ? 'rhel' : null,
     firewalld: kv.FIREWALLD === 'running',
+    fwd: {
+      state: kv.FIREWALLD === 'running' ? 'running' : kv.FIREWALLD === 'offline' ? 'offline' : 'stopped',
+      runtime: parseFirewalldZones(b64(kv, 'FWD_RUNTIME') ?? ''),
+      permanent: parseFirewalldZones(b64(kv, 'FWD_PERMANENT') ?? ''),
+      ledgers: ([[FIREWALLD_LEDGER, 'FWD_LEDGER'], [FIREWALLD_LEDGER_KEPT, 'FWD_LEDGER_KEPT']] as const).flatMap(([path, key]) => {
+        const text = b64(kv, key);
+        return text === null ? [] : [{ path, text }];
+      }),
+    },
   };
 }
 
@@ -509,7 +524,14 @@ export const firewallRemnantsFact: FactDef<FirewallRemnants> = {
     'if have iptables; then b64cmd IPT4 iptables -S INPUT; fi',
     'if have ip6tables; then b64cmd IPT6 ip6tables -S INPUT; fi',
     'if [ -f /etc/iptables/rules.v4 ]; then echo IPT_PERSIST=debian; elif [ -f /etc/sysconfig/iptables ]; then echo IPT_PERSIST=rhel; fi',
-    'if have firewall-cmd && firewall-cmd --state >/dev/null 2>&1; then echo FIREWALLD=running; fi',
+    sh`b64 ${FIREWALLD_LEDGER} FWD_LEDGER; b64 ${FIREWALLD_LEDGER_KEPT} FWD_LEDGER_KEPT`,
+    'if have firewall-cmd && firewall-cmd --state >/dev/null 2>&1; then',
+    '  echo FIREWALLD=running',
+    sh`  if [ -f ${FIREWALLD_LEDGER} ] || [ -f ${FIREWALLD_LEDGER_KEPT} ]; then b64cmd FWD_RUNTIME firewall-cmd --list-all-zones; b64cmd FWD_PERMANENT firewall-cmd --permanent --list-all-zones; fi`,
+    'elif have firewall-offline-cmd; then',
+    '  echo FIREWALLD=offline',
+    sh`  if [ -f ${FIREWALLD_LEDGER} ] || [ -f ${FIREWALLD_LEDGER_KEPT} ]; then b64cmd FWD_PERMANENT firewall-offline-cmd --list-all-zones; fi`,
+    'fi',
   ].join('\n'),
   parse: parseFirewallRemnants,
 };
@@ -549,14 +571,17 @@ export function firewallUninstallPlan(fw: FirewallRemnants): Plan {
     const [v4, v6] = fw.iptablesPersist === 'debian' ? ['/etc/iptables/rules.v4', '/etc/iptables/rules.v6'] : ['/etc/sysconfig/iptables', '/etc/sysconfig/ip6tables'];
     actions.push({ kind: 'run', title: `save the rules (${v4})`, script: sh`iptables-save > ${v4}\nif [ -f ${v6} ]; then ip6tables-save > ${v6}; fi`, sudo: true });
   }
-  const note = fw.firewalld ? 'firewalld runs: its rich rules and ports carry no comment, so ha-setup leaves them; remove the ones for PostgreSQL, VRRP and HAProxy by hand (firewall-cmd --list-all)' : '';
-  if (!actions.length) return done(note || "no firewall rule of ha-setup's on this host");
-  return { actions, reason: note || "rules carrying ha-setup's comments (ha-setup-pg, ha-setup-haproxy, ha-setup-vrrp)" };
+  const commented = actions.length ? "rules carrying ha-setup's comments (ha-setup-pg, ha-setup-haproxy, ha-setup-vrrp)" : '';
+  const fwd = firewalldLedgerPlan(fw.fwd);
+  actions.push(...fwd.actions);
+  const reason = [commented, fwd.note].filter(Boolean).join('; ');
+  if (!actions.length) return done(reason || "no firewall rule of ha-setup's on this host");
+  return { actions, reason };
 }
 
 const firewall = defineStep({
   id: 'uninstall.firewall',
-  title: "Firewall: ha-setup's rules deleted (ufw, nftables, iptables: by their comments)",
+  title: "Firewall: ha-setup's rules deleted (ufw, nftables, iptables: by their comments; firewalld: those in ha-setup's ledger)",
   targets: ({ hosts }) => Object.keys(hosts).filter((a) => hosts[a]),
   facts: { fw: firewallRemnantsFact },
   plan: ({ fw }) => firewallUninstallPlan(fw),
@@ -613,7 +638,7 @@ export function classifyUninstallAction(a: Action): { kind: UninstallKind; item:
   if ((m = /^restore (\S+) from /.exec(title))) return { kind: 'restore', item: m[1]! };
   if ((m = /^remove (\/\S+) if nothing else is in it$/.exec(title))) return { kind: 'remove', item: `${m[1]!} (if empty)` };
   if ((m = /^remove (\/\S+) \(/.exec(title))) return { kind: 'remove', item: m[1]! };
-  if ((m = /^(ufw|nft|iptables|ip6tables): delete (.+)$/.exec(title))) return { kind: 'firewall', item: `${m[1]!}: ${m[2]!}` };
+  if ((m = /^(ufw|nft|iptables|ip6tables|firewalld): delete (.+)$/.exec(title))) return { kind: 'firewall', item: `${m[1]!}: ${m[2]!}` };
   return { kind: 'other', item: title };
 }
 

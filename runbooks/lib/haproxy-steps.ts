@@ -8,6 +8,7 @@ import ipaddr from 'ipaddr.js';
 import { sh } from '../../source/engine/shell.js';
 import { defineStep, done, type Action, type ExecContext, type HostContext, type Step } from '../../source/engine/step.js';
 import { lbAliases } from '../../source/inventory/roles.js';
+import { firewalldAddScript } from './firewalld-ledger.js';
 import { osFact, type OsInfo } from './host-facts.js';
 import { addressesOf, firewallFact, firewallTool, interfaceFor, netFact, adminInputChains, resolveFact, restrictive, tableNames, type FirewallFacts, type NetFacts, type Resolved } from './pg-facts.js';
 import { HAPROXY_CANDIDATE, HAPROXY_CFG, haproxyOptions, STATS_SECRET, unmaskPrevious, wantedHaproxyCfg, appServers, dbRoutingEnabled, lbServers } from './haproxy-config.js';
@@ -203,14 +204,20 @@ export function firewallActions(fw: FirewallFacts, nftOurs: string[], net: NetFa
     for (const r of rules) {
       if (r.from === 'any') {
         const p = `${r.port}/tcp`;
-        const lines = [...(rt?.ports.includes(p) ? [] : [sh`firewall-cmd --zone=${zone} --add-port=${p}`]), ...(pm?.ports.includes(p) ? [] : [sh`firewall-cmd --permanent --zone=${zone} --add-port=${p}`])];
+        const lines = [
+          ...(rt?.ports.includes(p) ? [] : [firewalldAddScript({ scope: 'runtime', zone, kind: 'port', value: p })]),
+          ...(pm?.ports.includes(p) ? [] : [firewalldAddScript({ scope: 'permanent', zone, kind: 'port', value: p })]),
+        ];
         if (lines.length) run(`firewalld zone ${zone}: open tcp ${r.port}`, lines.join('\n'));
         continue;
       }
       for (const ip of r.from) {
         const rule = `rule family="${isV6(ip) ? 'ipv6' : 'ipv4'}" source address="${cidr(ip)}" port port="${r.port}" protocol="tcp" accept`;
         const has = (z: typeof rt): boolean => Boolean(z?.richRules.some((x) => x.includes(`"${ip}`) && x.includes(`port="${r.port}"`)));
-        const lines = [...(has(rt) ? [] : [sh`firewall-cmd --zone=${zone} --add-rich-rule=${rule}`]), ...(has(pm) ? [] : [sh`firewall-cmd --permanent --zone=${zone} --add-rich-rule=${rule}`])];
+        const lines = [
+          ...(has(rt) ? [] : [firewalldAddScript({ scope: 'runtime', zone, kind: 'rich-rule', value: rule })]),
+          ...(has(pm) ? [] : [firewalldAddScript({ scope: 'permanent', zone, kind: 'rich-rule', value: rule })]),
+        ];
         if (lines.length) run(`firewalld zone ${zone}: allow tcp ${r.port} from ${ip}`, lines.join('\n'));
       }
     }

@@ -7,6 +7,7 @@
 import ipaddr from 'ipaddr.js';
 import { sh } from '../../source/engine/shell.js';
 import { done, type Action, type Plan } from '../../source/engine/step.js';
+import { firewalldAddScript } from './firewalld-ledger.js';
 import { NFT_VRRP, VRRP_COMMENT, type VrrpFirewallFacts } from './keepalived-facts.js';
 import { adminInputChains, firewallTool, interfaceFor, restrictive, type FirewallFacts, type NetFacts } from './pg-facts.js';
 
@@ -46,8 +47,8 @@ export function vrrpFirewallPlan(fw: FirewallFacts, vrrp: VrrpFirewallFacts, net
       const rule = firewalldRichRule(peer);
       const has = (zones: FirewallFacts['firewalld']['runtime']): boolean => (zones.find((z) => z.name === zone)?.richRules ?? []).some((r) => allowsVrrpFrom(r, peer));
       const lines = [
-        ...(has(fw.firewalld.runtime) ? [] : [sh`firewall-cmd --zone=${zone} --add-rich-rule=${rule}`]),
-        ...(has(fw.firewalld.permanent) ? [] : [sh`firewall-cmd --permanent --zone=${zone} --add-rich-rule=${rule}`]),
+        ...(has(fw.firewalld.runtime) ? [] : [firewalldAddScript({ scope: 'runtime', zone, kind: 'rich-rule', value: rule })]),
+        ...(has(fw.firewalld.permanent) ? [] : [firewalldAddScript({ scope: 'permanent', zone, kind: 'rich-rule', value: rule })]),
       ];
       if (lines.length) actions.push({ kind: 'run', title: `firewalld zone ${zone}: allow VRRP from ${peer}`, script: lines.join('\n'), sudo: true });
       return actions.length ? { actions, reason: `firewalld zone ${zone}` } : done(`firewalld zone ${zone} allows VRRP from ${peer}`);

@@ -19,6 +19,7 @@ import { Secret } from '../../source/engine/shell.js';
 import type { Action, HostContext, Plan, Runbook } from '../../source/engine/step.js';
 import { haproxyRunbook } from '../../runbooks/haproxy.js';
 import { dbRoutingRunbook, HEALTH_PASSFILE, HEALTH_SCRIPT, HEALTH_UNIT_FILE } from '../../runbooks/db-routing.js';
+import { firewalldAddScript } from '../../runbooks/lib/firewalld-ledger.js';
 import { HAPROXY_CFG, maskAuth, sha256, STATS_SECRET } from '../../runbooks/lib/haproxy-config.js';
 
 const FIX = new URL('../../../test/fixtures/haproxy/', import.meta.url);
@@ -202,7 +203,12 @@ test('Rocky 9 (plan fixture only): dnf, SELinux boolean, firewalld ports and ric
   // Running: reload, never restart.
   assert.equal(scripts(cfg), `WRITE ${HAPROXY_CFG}\nhaproxy -c -f /etc/haproxy/haproxy.cfg.ha-setup-new\nsystemctl reload haproxy`);
   assert.match(get(outcomes, 'haproxy.service', 'lb').plan!.reason!, /enabled and running/);
-  assert.equal(scripts(get(outcomes, 'haproxy.firewall', 'lb')), 'firewall-cmd --zone=public --add-port=8181/tcp\nfirewall-cmd --permanent --zone=public --add-port=8181/tcp');
+  // Each opening is recorded in ha-setup's ledger when firewall-cmd succeeds (test/unit/firewalld-ledger.test.ts runs that bash).
+  assert.equal(
+    scripts(get(outcomes, 'haproxy.firewall', 'lb')),
+    [firewalldAddScript({ scope: 'runtime', zone: 'public', kind: 'port', value: '8181/tcp' }), firewalldAddScript({ scope: 'permanent', zone: 'public', kind: 'port', value: '8181/tcp' })].join('\n'),
+  );
+  assert.match(scripts(get(outcomes, 'haproxy.firewall', 'lb')), /^if firewall-cmd --zone=public --add-port=8181\/tcp; then$/m);
   // 15432 only from the app servers.
   const dbFw = actions(get(outcomes, 'db-routing.firewall', 'lb'));
   assert.deepEqual(dbFw.map((a) => a.title), ['198.18.0.15', '198.18.0.16', '198.18.0.18'].map((ip) => `firewalld zone public: allow tcp 15432 from ${ip}`));

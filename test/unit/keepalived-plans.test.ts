@@ -16,6 +16,7 @@ import { RUNBOOKS } from '../../runbooks/index.js';
 import { fenceDropIn, HAPROXY_SCRIPT, KEEPALIVED_CONF, NFS_SCRIPT, PG_ENV, PG_SCRIPT, SCRIPT_DIR, STATE_DIR } from '../../runbooks/lib/keepalived-config.js';
 import type { KeepalivedFacts, ManagedFile, VrrpFirewallFacts } from '../../runbooks/lib/keepalived-facts.js';
 import { parseKeepalivedFacts, parseNftVrrpRules, versionAtLeast } from '../../runbooks/lib/keepalived-facts.js';
+import { firewalldAddScript } from '../../runbooks/lib/firewalld-ledger.js';
 import { vrrpFirewallPlan } from '../../runbooks/lib/keepalived-firewall.js';
 import type { FirewallFacts, NetFacts } from '../../runbooks/lib/pg-facts.js';
 import type { OsInfo } from '../../runbooks/lib/host-facts.js';
@@ -368,9 +369,12 @@ test('firewall: nftables input chains that drop get a VRRP accept for the peer, 
 test('firewall: firewalld, ufw and iptables rules for VRRP from the peer only', () => {
   const zone = { name: 'public', active: true, isDefault: true, interfaces: ['eth0'], sources: [], services: ['ssh'], ports: [], richRules: [] };
   const fwd = fwPlan({ firewalld: { running: true, defaultZone: 'public', runtime: [zone], permanent: [zone] } });
+  const vrrpRule = `rule family="ipv4" source address="${peerOf}/32" protocol value="vrrp" accept`;
+  // Both scopes added, each recorded in ha-setup's firewalld ledger (test/unit/firewalld-ledger.test.ts runs that bash).
   assert.deepEqual(scripts(fwd), [
-    `firewall-cmd --zone=public --add-rich-rule='rule family="ipv4" source address="${peerOf}/32" protocol value="vrrp" accept'\nfirewall-cmd --permanent --zone=public --add-rich-rule='rule family="ipv4" source address="${peerOf}/32" protocol value="vrrp" accept'`,
+    [firewalldAddScript({ scope: 'runtime', zone: 'public', kind: 'rich-rule', value: vrrpRule }), firewalldAddScript({ scope: 'permanent', zone: 'public', kind: 'rich-rule', value: vrrpRule })].join('\n'),
   ]);
+  assert.match(scripts(fwd)[0]!, new RegExp(`^if firewall-cmd --permanent --zone=public --add-rich-rule='rule family="ipv4" source address="${peerOf.replace(/\./g, '\\.')}/32" protocol value="vrrp" accept'; then$`, 'm'));
   const withRule = { ...zone, richRules: [`rule family="ipv4" source address="${peerOf}/32" protocol value="vrrp" accept`] };
   assert.deepEqual(fwPlan({ firewalld: { running: true, defaultZone: 'public', runtime: [withRule], permanent: [withRule] } }).actions, []);
   const ufw = fwPlan({ ufw: { installed: true, active: true, rules: [] } });

@@ -331,7 +331,7 @@ test("lab: nftables rules by handle, ha-setup's table, and its include blocks in
   assert.deepEqual(firewallUninstallPlan(parseFirewallRemnants(`NFT=${b64('table inet filter { # handle 1\n}')}\nNFT_CONF=${b64(original)}\n`)).actions, []);
 });
 
-test('iptables rules with ha-setup\'s comments are deleted and saved where iptables-persistent keeps them; firewalld is named, not guessed', () => {
+test('iptables rules with ha-setup\'s comments are deleted and saved where iptables-persistent keeps them; firewalld without ha-setup\'s ledger: nothing guessed', () => {
   const v4 = ['-P INPUT DROP', '-A INPUT -s 198.18.0.12/32 -p tcp -m tcp --dport 5432 -m comment --comment ha-setup-pg -j ACCEPT', '-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT'].join('\n');
   const p = firewallUninstallPlan(parseFirewallRemnants(`IPT4=${b64(v4)}\nIPT_PERSIST=debian\n`));
   assert.deepEqual(p.actions.map(show), [
@@ -340,5 +340,6 @@ test('iptables rules with ha-setup\'s comments are deleted and saved where iptab
   ]);
   const fwd = firewallUninstallPlan(parseFirewallRemnants('FIREWALLD=running\n'));
   assert.deepEqual(fwd.actions, []);
-  assert.match(fwd.reason!, /^firewalld runs: its rich rules and ports carry no comment, so ha-setup leaves them; remove the ones for PostgreSQL, VRRP and HAProxy by hand/);
+  assert.match(fwd.reason!, /^firewalld: no ledger \(\/etc\/ha-setup\/firewalld\.ledger\): no opening ha-setup added is recorded here; rules found there are left$/);
+  // The ledger's rules: test/unit/firewalld-ledger.test.ts.
 });
