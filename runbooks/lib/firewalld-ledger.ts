@@ -39,18 +39,22 @@ const dirOf = (path: string): string => path.replace(/\/[^/]*$/, '') || '/';
 /** The ledger line of an entry (no trailing newline). */
 export const ledgerLine = (e: LedgerEntry): string => [e.scope, e.zone, e.kind, e.value].join('\t');
 
-const option = (kind: LedgerKind, verb: 'add' | 'remove'): string => `--${verb}-${kind}`;
+const option = (kind: LedgerKind, verb: 'add' | 'remove' | 'query'): string => `--${verb}-${kind}`;
 
 /**
- * Bash that adds one opening with firewall-cmd and, only when that succeeded, appends its line to
+ * Bash that adds one opening with firewall-cmd (unless firewalld has it already: then it is not
+ * ours and is not recorded) and, only when the add succeeded, appends its line to
  * the ledger unless the ledger has it already (created 0600, its directory when missing). A failed
  * add records nothing and fails the script with firewall-cmd's exit code.
  */
 export function firewalldAddScript(e: LedgerEntry): string {
   const ledger = FIREWALLD_LEDGER;
-  const add = e.scope === 'permanent' ? sh`firewall-cmd --permanent --zone=${e.zone} ${option(e.kind, 'add')}=${e.value}` : sh`firewall-cmd --zone=${e.zone} ${option(e.kind, 'add')}=${e.value}`;
+  const cmd = (verb: 'add' | 'query'): string =>
+    e.scope === 'permanent' ? sh`firewall-cmd --permanent --zone=${e.zone} ${option(e.kind, verb)}=${e.value}` : sh`firewall-cmd --zone=${e.zone} ${option(e.kind, verb)}=${e.value}`;
   return [
-    `if ${add}; then`,
+    // There already (the admin added it since the facts were read): not ours, not recorded.
+    `if ${cmd('query')} >/dev/null 2>&1; then :`,
+    `elif ${cmd('add')}; then`,
     sh`  mkdir -p -- ${dirOf(ledger)}`,
     sh`  (umask 077 && touch -- ${ledger})`,
     sh`  chmod 0600 -- ${ledger}`,

@@ -28,13 +28,15 @@ import { firewallRemnantsFact, firewallUninstallPlan, leftoverPlan, parseFirewal
 
 /**
  * Records every call as one line (program name, then each argument, separated by \x1f) and exits
- * FAKE_FWD_RC (0 unless set). --state answers FAKE_FWD_STATE_RC; --list-all-zones prints the file
+ * FAKE_FWD_RC (0 unless set). --state answers FAKE_FWD_STATE_RC, --query-* FAKE_FWD_QUERY_RC (1: not
+ * there, unless set); --list-all-zones prints the file
  * FAKE_FWD_RUNTIME or, with --permanent (or as firewall-offline-cmd), FAKE_FWD_PERMANENT.
  */
 const FAKE = `#!/bin/bash
 { printf '%s' "\${0##*/}"; printf '\\x1f%s' "$@"; printf '\\n'; } >> "$FAKE_FWD_LOG"
 case " $* " in
   *" --state "*) exit "\${FAKE_FWD_STATE_RC:-0}" ;;
+  *" --query-"*) exit "\${FAKE_FWD_QUERY_RC:-1}" ;;
   *" --list-all-zones "*)
     if [ "\${0##*/}" = firewall-offline-cmd ] || [ "$1" = --permanent ]; then cat "$FAKE_FWD_PERMANENT"; else cat "$FAKE_FWD_RUNTIME"; fi
     exit 0 ;;
@@ -53,8 +55,10 @@ interface Sandbox {
   local: (script: string, readsSystem?: boolean) => string;
   /** readsSystem: the script reads other system paths (a read-only fact). */
   run: (script: string, env?: Record<string, string>, readsSystem?: boolean) => { status: number | null; stdout: string; stderr: string };
-  /** The calls the fake recorded, each as its argv (program first). */
+  /** The calls the fake recorded, each as its argv (program first), but the --query-* ones. */
   calls: () => string[][];
+  /** The --query-* calls. */
+  queries: () => string[][];
   clearCalls: () => void;
 }
 
@@ -83,8 +87,11 @@ function sandbox(t: TestContext, programs: string[] = ['firewall-cmd']): Sandbox
     if (r.error) throw r.error;
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   };
-  const calls = (): string[][] => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => l.split('\x1f')) : []);
-  return { dir, bin, log, ledger: join(dir, 'etc/ha-setup/firewalld.ledger'), kept: join(dir, 'var/lib/ha-setup/firewalld.ledger'), local, run, calls, clearCalls: () => rmSync(log, { force: true }) };
+  const all = (): string[][] => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => l.split('\x1f')) : []);
+  const isQuery = (c: string[]): boolean => c.some((a) => a.startsWith('--query-'));
+  const calls = (): string[][] => all().filter((c) => !isQuery(c));
+  const queries = (): string[][] => all().filter(isQuery);
+  return { dir, bin, log, ledger: join(dir, 'etc/ha-setup/firewalld.ledger'), kept: join(dir, 'var/lib/ha-setup/firewalld.ledger'), local, run, calls, queries, clearCalls: () => rmSync(log, { force: true }) };
 }
 
 const pgRule = (ip: string, port = 5432): string => `rule family="ipv4" source address="${ip}/32" port port="${port}" protocol="tcp" accept`;
@@ -105,6 +112,8 @@ test('ledger helper (bash run for real, fake firewall-cmd on PATH): a successful
   assert.equal(first.status, 0, first.stderr);
   // firewall-cmd got the rule as one argument, quotes and spaces intact.
   assert.deepEqual(sb.calls(), [['firewall-cmd', '--permanent', '--zone=public', `--add-rich-rule=${pgRule('198.18.0.12')}`]]);
+  // ... after asking whether firewalld has it already (it had not).
+  assert.deepEqual(sb.queries(), [['firewall-cmd', '--permanent', '--zone=public', `--query-rich-rule=${pgRule('198.18.0.12')}`]]);
   assert.equal(readFileSync(sb.ledger, 'utf8'), `permanent\tpublic\trich-rule\t${pgRule('198.18.0.12')}\n`);
   assert.equal(statSync(sb.ledger).mode & 0o777, 0o600);
   assert.deepEqual(parseLedger(readFileSync(sb.ledger, 'utf8')), { entries: [perm], unreadable: 0 });
@@ -130,6 +139,15 @@ test('ledger helper (bash run for real, fake firewall-cmd on PATH): a successful
   // ... and the same line, added for real afterwards, is recorded once.
   assert.equal(sb.run(firewalldAddScript(other)).status, 0);
   assert.equal(readFileSync(sb.ledger, 'utf8').split('\n').filter((l) => l === ledgerLine(other)).length, 1);
+});
+
+test('ledger helper (bash run for real): a rule firewalld has already (added by the admin since the facts were read) is neither added nor recorded', (t) => {
+  const sb = sandbox(t);
+  const r = sb.run(firewalldAddScript({ scope: 'runtime', zone: 'public', kind: 'port', value: '8181/tcp' }), { FAKE_FWD_QUERY_RC: '0' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(sb.queries(), [['firewall-cmd', '--zone=public', '--query-port=8181/tcp']]);
+  assert.deepEqual(sb.calls(), []);
+  assert.equal(existsSync(sb.ledger), false);
 });
 
 test('ledger helper (bash run for real): a failing first add creates neither the ledger nor its directory', (t) => {
