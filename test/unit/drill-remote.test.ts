@@ -32,7 +32,9 @@ function runProbe(run: string, opts: { failFrom?: number; setupFails?: boolean }
     [
       '#!/bin/bash',
       `printf '%s\\n' "$*" >> ${dir}/argv`,
-      `cp "$PGPASSFILE" ${dir}/pgpass.seen; stat -c %a "$PGPASSFILE" > ${dir}/pgpass.mode`,
+      // Replaced atomically: the test reads them while the probe goes on writing.
+      `cp "$PGPASSFILE" ${dir}/pgpass.seen.$$ && mv -f ${dir}/pgpass.seen.$$ ${dir}/pgpass.seen`,
+      `stat -c %a "$PGPASSFILE" > ${dir}/pgpass.mode.$$ && mv -f ${dir}/pgpass.mode.$$ ${dir}/pgpass.mode`,
       `case "$*" in *"create table"*) ${opts.setupFails ? 'echo "FATAL:  no pg_hba.conf entry for host" >&2; exit 2' : 'exit 0'} ;; esac`,
       `n=$(grep -c insert ${dir}/argv)`,
       `if [ "$n" -ge ${opts.failFrom ?? 1_000_000} ]; then echo 'psql: error: connection to server at "198.18.0.100", port 5432 failed: Connection refused' >&2; exit 2; fi`,

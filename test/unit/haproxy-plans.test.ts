@@ -208,7 +208,7 @@ test('Rocky 9 (plan fixture only): dnf, SELinux boolean, firewalld ports and ric
     scripts(get(outcomes, 'haproxy.firewall', 'lb')),
     [firewalldAddScript({ scope: 'runtime', zone: 'public', kind: 'port', value: '8181/tcp' }), firewalldAddScript({ scope: 'permanent', zone: 'public', kind: 'port', value: '8181/tcp' })].join('\n'),
   );
-  assert.match(scripts(get(outcomes, 'haproxy.firewall', 'lb')), /^if firewall-cmd --zone=public --add-port=8181\/tcp; then$/m);
+  assert.match(scripts(get(outcomes, 'haproxy.firewall', 'lb')), /^elif firewall-cmd --zone=public --add-port=8181\/tcp; then$/m);
   // 15432 only from the app servers.
   const dbFw = actions(get(outcomes, 'db-routing.firewall', 'lb'));
   assert.deepEqual(dbFw.map((a) => a.title), ['198.18.0.15', '198.18.0.16', '198.18.0.18'].map((ip) => `firewalld zone public: allow tcp 15432 from ${ip}`));

@@ -374,7 +374,7 @@ test('firewall: firewalld, ufw and iptables rules for VRRP from the peer only', 
   assert.deepEqual(scripts(fwd), [
     [firewalldAddScript({ scope: 'runtime', zone: 'public', kind: 'rich-rule', value: vrrpRule }), firewalldAddScript({ scope: 'permanent', zone: 'public', kind: 'rich-rule', value: vrrpRule })].join('\n'),
   ]);
-  assert.match(scripts(fwd)[0]!, new RegExp(`^if firewall-cmd --permanent --zone=public --add-rich-rule='rule family="ipv4" source address="${peerOf.replace(/\./g, '\\.')}/32" protocol value="vrrp" accept'; then$`, 'm'));
+  assert.match(scripts(fwd)[0]!, new RegExp(`^elif firewall-cmd --permanent --zone=public --add-rich-rule='rule family="ipv4" source address="${peerOf.replace(/\./g, '\\.')}/32" protocol value="vrrp" accept'; then$`, 'm'));
   const withRule = { ...zone, richRules: [`rule family="ipv4" source address="${peerOf}/32" protocol value="vrrp" accept`] };
   assert.deepEqual(fwPlan({ firewalld: { running: true, defaultZone: 'public', runtime: [withRule], permanent: [withRule] } }).actions, []);
   const ufw = fwPlan({ ufw: { installed: true, active: true, rules: [] } });
