@@ -43,6 +43,7 @@ import { pgOptions } from './lib/options.js';
 import { FIREWALLD_LEDGER, FIREWALLD_LEDGER_KEPT, firewalldLedgerPlan, type FirewalldLedgerFacts } from './lib/firewalld-ledger.js';
 import { b64, parseFirewalldZones, parseKv, parseUfwRules, type UfwRule } from './lib/pg-facts.js';
 import { layoutFor, type PgLayout } from './lib/pg-layout.js';
+import { nftRulesWithComments } from './lib/nft-rules.js';
 
 /** Where the CLI puts the cluster name typed after --purge-data (no config file can set it). */
 export const PURGE_DATA: unique symbol = Symbol.for('ha-setup.purgeData');
@@ -466,25 +467,7 @@ export interface FirewallRemnants {
 
 /** nft -a list ruleset: rules carrying one of FW_COMMENTS, with their chain and handle. */
 export function parseNftComments(text: string): FirewallRemnants['nft'] {
-  const out: FirewallRemnants['nft'] = [];
-  let table: { family: string; name: string } | null = null;
-  let chain: string | null = null;
-  for (const line of text.split('\n')) {
-    const t = /^table (\S+) (\S+) \{/.exec(line);
-    if (t) {
-      table = { family: t[1]!, name: t[2]! };
-      chain = null;
-      continue;
-    }
-    const c = /^\s+chain (\S+) \{/.exec(line);
-    if (c) {
-      chain = c[1]!;
-      continue;
-    }
-    const m = /comment "([^"]+)".*# handle (\d+)\s*$/.exec(line);
-    if (table && chain && m && FW_COMMENTS.includes(m[1]!)) out.push({ family: table.family, table: table.name, chain, handle: Number(m[2]), comment: m[1]! });
-  }
-  return out;
+  return nftRulesWithComments(text, FW_COMMENTS).map(({ family, table, chain, handle, comment }) => ({ family, table, chain, handle, comment }));
 }
 
 export function parseFirewallRemnants(stdout: string): FirewallRemnants {

@@ -6,6 +6,7 @@
 import { quote } from '../../source/engine/shell.js';
 import type { FactDef } from '../../source/engine/step.js';
 import { b64, parseKv } from './pg-facts.js';
+import { nftRulesWithComments } from './nft-rules.js';
 
 export interface ManagedFile {
   content: string | null;
@@ -122,25 +123,8 @@ export const vrrpFirewallFact: FactDef<VrrpFirewallFacts> = {
 
 /** Rules with ha-setup-vrrp's comment in `nft -a list ruleset` output, with their chain and handle. */
 export function parseNftVrrpRules(text: string): NftVrrpRule[] {
-  const out: NftVrrpRule[] = [];
-  let table: { family: string; name: string } | null = null;
-  let chain: string | null = null;
-  for (const line of text.split('\n')) {
-    const t = /^table (\S+) (\S+) \{/.exec(line);
-    if (t) {
-      table = { family: t[1]!, name: t[2]! };
-      chain = null;
-      continue;
-    }
-    const c = /^\s+chain (\S+) \{/.exec(line);
-    if (c) {
-      chain = c[1]!;
-      continue;
-    }
-    if (!table || !chain || !line.includes(`comment "${VRRP_COMMENT}"`)) continue;
-    const handle = /# handle (\d+)\s*$/.exec(line);
-    const src = /\bip6? saddr (\S+)/.exec(line);
-    if (handle) out.push({ family: table.family, table: table.name, chain, handle: Number(handle[1]), source: src ? src[1]! : null });
-  }
-  return out;
+  return nftRulesWithComments(text, [VRRP_COMMENT]).map((r) => {
+    const src = /\bip6? saddr (\S+)/.exec(r.line);
+    return { family: r.family, table: r.table, chain: r.chain, handle: r.handle, source: src ? src[1]! : null };
+  });
 }
