@@ -10,7 +10,8 @@
  */
 import { after, before, type TestContext } from 'node:test';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { parse as parseYaml, stringify } from 'yaml';
 import { fileURLToPath } from 'node:url';
 import {
   defaultLabCache,
@@ -53,6 +54,35 @@ export interface Lab {
   /** Runs `ha-setup <args>` with this lab's environment. */
   cli(args: string[]): Promise<SshResult>;
   down(): Promise<LabDownReport>;
+}
+
+/** What a test's server table holds besides the lab's SSH settings. */
+export interface LabTableSpec {
+  cluster: string;
+  topology?: 'lb' | 'k8s';
+  servers: Record<string, string>;
+  /** The lab's network block (prefix 24): as `ha-setup lab up` writes it. */
+  network?: boolean;
+  options?: Record<string, unknown>;
+}
+
+/**
+ * Writes a partial server table for this lab to `file` and returns the path: the given servers
+ * and options, SSH as the lab's own table has it (root, the lab's key and known_hosts).
+ */
+export function writeLabTable(lab: Lab, file: string, spec: LabTableSpec): string {
+  const own = parseYaml(readFileSync(lab.info.tableFile, 'utf8')) as { ssh: unknown; network?: unknown };
+  const table = {
+    cluster: spec.cluster,
+    topology: spec.topology ?? 'lb',
+    partial: true,
+    servers: spec.servers,
+    ...(spec.network ? { network: own.network ?? { prefix: 24 } } : {}),
+    ssh: own.ssh,
+    ...(spec.options ? { options: spec.options } : {}),
+  };
+  writeFileSync(file, stringify(table));
+  return file;
 }
 
 /** Why this machine cannot host a lab, or undefined when it can. */

@@ -15,10 +15,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useLab, type Lab } from '../helpers/lab.js';
+import { useLab, type Lab, writeLabTable } from '../helpers/lab.js';
 import type { NfsDrillReport } from '../../source/drill/nfs-run.js';
 
 const fixture = useLab({ hosts: 4 });
@@ -29,31 +29,11 @@ const INTERVAL = 15;
 
 function table(lab: Lab): string {
   lab.env.HA_SETUP_HOME ??= mkdtempSync(join(tmpdir(), 'ha-drill-nfs-home-'));
-  const file = join(lab.info.dir, 'drill-nfs.yaml');
-  writeFileSync(
-    file,
-    [
-      'cluster: drill-nfs',
-      'topology: lb',
-      'partial: true',
-      'servers:',
-      ...Object.entries(A).map(([k, v]) => `  ${k}: ${v}`),
-      `  nfs_vip: ${VIP}`,
-      'ssh:',
-      '  user: root',
-      `  identity: ${JSON.stringify(lab.info.keyFile)}`,
-      `  knownHosts: ${JSON.stringify(lab.info.knownHostsFile)}`,
-      'options:',
-      '  nfs:',
-      '    server: ganesha',
-      '    exportDir: /srv/nfs',
-      '    graceSec: 10',
-      `    replicationIntervalSec: ${INTERVAL}`,
-      '    mountClients: false',
-      '',
-    ].join('\n'),
-  );
-  return file;
+  return writeLabTable(lab, join(lab.info.dir, 'drill-nfs.yaml'), {
+    cluster: 'drill-nfs',
+    servers: { ...A, nfs_vip: VIP },
+    options: { nfs: { server: 'ganesha', exportDir: '/srv/nfs', graceSec: 10, replicationIntervalSec: INTERVAL, mountClients: false } },
+  });
 }
 
 const at = (lab: Lab, role: Role) => lab.host(A[role]);

@@ -8,10 +8,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useLab, type Lab } from '../helpers/lab.js';
+import { useLab, type Lab, writeLabTable } from '../helpers/lab.js';
 import type { DrillReport } from '../../source/drill/run.js';
 import { runDrill } from '../../source/drill/run.js';
 import { sshFaultDriver } from '../../source/drill/fault.js';
@@ -24,31 +24,12 @@ const VIP = '198.18.0.100';
 /** The lab as a table; `swapped`: the roles after a failover (the lab's db_standby is the primary). */
 function table(lab: Lab, replication: 'async' | 'sync' = 'async', swapped = false): string {
   lab.env.HA_SETUP_HOME ??= mkdtempSync(join(tmpdir(), 'ha-drill-home-'));
-  const file = join(lab.info.dir, `drill-${replication}${swapped ? '-swapped' : ''}.yaml`);
   const [p, s] = swapped ? ['db_standby', 'db_primary'] : ['db_primary', 'db_standby'];
-  writeFileSync(
-    file,
-    [
-      'cluster: drill',
-      'topology: lb',
-      'partial: true',
-      'servers:',
-      `  db_primary: ${lab.host(p).address}`,
-      `  db_standby: ${lab.host(s).address}`,
-      `  db_vip: ${VIP}`,
-      `  app1: ${lab.host('nfs_primary').address}`,
-      'ssh:',
-      '  user: root',
-      `  identity: ${JSON.stringify(lab.info.keyFile)}`,
-      `  knownHosts: ${JSON.stringify(lab.info.knownHostsFile)}`,
-      'options:',
-      '  postgres:',
-      '    version: 15',
-      `    replication: ${replication}`,
-      '',
-    ].join('\n'),
-  );
-  return file;
+  return writeLabTable(lab, join(lab.info.dir, `drill-${replication}${swapped ? '-swapped' : ''}.yaml`), {
+    cluster: 'drill',
+    servers: { db_primary: lab.host(p).address, db_standby: lab.host(s).address, db_vip: VIP, app1: lab.host('nfs_primary').address },
+    options: { postgres: { version: 15, replication } },
+  });
 }
 
 const holdsVip = async (lab: Lab, h: string): Promise<boolean> => (await lab.sh(h, `ip -o addr show | grep -cF ' ${VIP}/' || true`)).trim() !== '0';

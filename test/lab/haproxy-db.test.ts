@@ -10,11 +10,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse as parseYaml, stringify } from 'yaml';
-import { useLab, type Lab } from '../helpers/lab.js';
+import { useLab, type Lab, writeLabTable } from '../helpers/lab.js';
 import { pgLocal } from '../helpers/pg.js';
 import { clusterDir } from '../../source/paths.js';
 import { RUNBOOKS } from '../../runbooks/index.js';
@@ -29,21 +28,12 @@ const STANDBY = 'db_standby';
 const LB = 'nfs_primary';
 
 function tableFor(lab: Lab, dir: string): string {
-  const labTable = parseYaml(readFileSync(lab.info.tableFile, 'utf8')) as { ssh: unknown };
-  const file = join(dir, 'dbroute-lab.yaml');
-  writeFileSync(
-    file,
-    stringify({
-      cluster: CLUSTER,
-      topology: 'lb',
-      partial: true,
-      servers: { db_primary: lab.host(PRIMARY).address, db_standby: lab.host(STANDBY).address, db_vip: '198.18.0.100', lb: lab.host(LB).address },
-      network: { prefix: 24 },
-      ssh: labTable.ssh,
-      options: { postgres: { dbViaHaproxy: true } },
-    }),
-  );
-  return file;
+  return writeLabTable(lab, join(dir, 'dbroute-lab.yaml'), {
+    cluster: CLUSTER,
+    servers: { db_primary: lab.host(PRIMARY).address, db_standby: lab.host(STANDBY).address, db_vip: '198.18.0.100', lb: lab.host(LB).address },
+    network: true,
+    options: { postgres: { dbViaHaproxy: true } },
+  });
 }
 
 async function dbRouting(lab: Lab, mode: 'apply' | 'plan', table: string): Promise<{ code: number; out: string; changed: number }> {

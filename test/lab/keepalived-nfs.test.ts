@@ -9,10 +9,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useLab, type Lab } from '../helpers/lab.js';
+import { useLab, type Lab, writeLabTable } from '../helpers/lab.js';
 import { fault } from '../../source/lab/index.js';
 
 const fixture = useLab({ hosts: 4 });
@@ -21,30 +21,11 @@ const VIP = '198.18.0.101';
 
 function table(lab: Lab): string {
   lab.env.HA_SETUP_HOME ??= mkdtempSync(join(tmpdir(), 'ha-ka-nfs-home-'));
-  const file = join(lab.info.dir, 'ka-nfs.yaml');
-  writeFileSync(
-    file,
-    [
-      'cluster: ka-nfs',
-      'topology: lb',
-      'partial: true',
-      'servers:',
-      ...Object.entries(A).map(([k, v]) => `  ${k}: ${v}`),
-      `  nfs_vip: ${VIP}`,
-      'ssh:',
-      '  user: root',
-      `  identity: ${JSON.stringify(lab.info.keyFile)}`,
-      `  knownHosts: ${JSON.stringify(lab.info.knownHostsFile)}`,
-      'options:',
-      '  nfs:',
-      '    server: ganesha',
-      '    exportDir: /srv/nfs',
-      '    graceSec: 10',
-      '    mountClients: false',
-      '',
-    ].join('\n'),
-  );
-  return file;
+  return writeLabTable(lab, join(lab.info.dir, 'ka-nfs.yaml'), {
+    cluster: 'ka-nfs',
+    servers: { ...A, nfs_vip: VIP },
+    options: { nfs: { server: 'ganesha', exportDir: '/srv/nfs', graceSec: 10, mountClients: false } },
+  });
 }
 
 const holds = async (lab: Lab, address: string): Promise<boolean> => (await lab.sh(lab.host(address), `ip -o addr show | grep -cF ' ${VIP}/' || true`)).trim() !== '0';

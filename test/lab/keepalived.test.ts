@@ -8,10 +8,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useLab, type Lab } from '../helpers/lab.js';
+import { useLab, type Lab, writeLabTable } from '../helpers/lab.js';
 import { fault } from '../../source/lab/index.js';
 
 const fixture = useLab({ hosts: 3 });
@@ -22,29 +22,11 @@ const DB = ['db_primary', 'db_standby'] as const;
 /** The lab's hosts as a table with an app server (the drill's probe and the apps' pg_hba line). */
 function table(lab: Lab): string {
   lab.env.HA_SETUP_HOME ??= mkdtempSync(join(tmpdir(), 'ha-keepalived-home-'));
-  const file = join(lab.info.dir, 'keepalived.yaml');
-  writeFileSync(
-    file,
-    [
-      'cluster: ka',
-      'topology: lb',
-      'partial: true',
-      'servers:',
-      `  db_primary: ${lab.host('db_primary').address}`,
-      `  db_standby: ${lab.host('db_standby').address}`,
-      `  db_vip: ${VIP}`,
-      `  app1: ${lab.host('nfs_primary').address}`,
-      'ssh:',
-      '  user: root',
-      `  identity: ${JSON.stringify(lab.info.keyFile)}`,
-      `  knownHosts: ${JSON.stringify(lab.info.knownHostsFile)}`,
-      'options:',
-      '  postgres:',
-      '    version: 15',
-      '',
-    ].join('\n'),
-  );
-  return file;
+  return writeLabTable(lab, join(lab.info.dir, 'keepalived.yaml'), {
+    cluster: 'ka',
+    servers: { db_primary: lab.host('db_primary').address, db_standby: lab.host('db_standby').address, db_vip: VIP, app1: lab.host('nfs_primary').address },
+    options: { postgres: { version: 15 } },
+  });
 }
 
 const holdsVip = async (lab: Lab, h: string): Promise<boolean> => (await lab.sh(h, `ip -o addr show | grep -cF ' ${VIP}/' || true`)).trim() !== '0';

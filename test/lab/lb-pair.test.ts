@@ -14,10 +14,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useLab, type Lab } from '../helpers/lab.js';
+import { useLab, type Lab, writeLabTable } from '../helpers/lab.js';
 
 const fixture = useLab({ hosts: 4 });
 const VIP = '198.18.0.102';
@@ -30,32 +30,11 @@ const APP2 = 'nfs_standby';
 
 function table(lab: Lab): string {
   lab.env.HA_SETUP_HOME ??= mkdtempSync(join(tmpdir(), 'ha-lb-pair-home-'));
-  const file = join(lab.info.dir, 'lb-pair.yaml');
-  writeFileSync(
-    file,
-    [
-      'cluster: lbpair',
-      'topology: lb',
-      'partial: true',
-      'servers:',
-      `  app1: ${lab.host(APP1).address}`,
-      `  app2: ${lab.host(APP2).address}`,
-      `  lb: ${lab.host(LB).address}`,
-      `  lb_standby: ${lab.host(LB2).address}`,
-      `  lb_vip: ${VIP}`,
-      'ssh:',
-      '  user: root',
-      `  identity: ${JSON.stringify(lab.info.keyFile)}`,
-      `  knownHosts: ${JSON.stringify(lab.info.knownHostsFile)}`,
-      'options:',
-      '  haproxy:',
-      '    appCheckInter: 500ms',
-      '    appCheckFall: 2',
-      '    appCheckRise: 2',
-      '',
-    ].join('\n'),
-  );
-  return file;
+  return writeLabTable(lab, join(lab.info.dir, 'lb-pair.yaml'), {
+    cluster: 'lbpair',
+    servers: { app1: lab.host(APP1).address, app2: lab.host(APP2).address, lb: lab.host(LB).address, lb_standby: lab.host(LB2).address, lb_vip: VIP },
+    options: { haproxy: { appCheckInter: '500ms', appCheckFall: 2, appCheckRise: 2 } },
+  });
 }
 
 async function startStandin(lab: Lab, host: string, name: string): Promise<void> {

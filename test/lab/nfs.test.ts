@@ -13,11 +13,11 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { useLab, type Lab, type SshResult } from '../helpers/lab.js';
+import { useLab, type Lab, type SshResult, writeLabTable } from '../helpers/lab.js';
 import { RUNBOOKS } from '../../runbooks/index.js';
 
 const fixture = useLab({ hosts: 4 });
@@ -37,34 +37,13 @@ function table(lab: Lab): string {
   const dir = mkdtempSync(join(tmpdir(), 'ha-nfs-lab-'));
   tableDir = dir;
   lab.env.HA_SETUP_HOME ??= join(dir, 'home');
-  const file = join(dir, 'nfs.yaml');
-  writeFileSync(
-    file,
-    [
-      'cluster: lab-nfs',
-      'topology: lb',
-      'partial: true',
-      'servers:',
-      ...Object.entries(A).map(([k, v]) => `  ${k}: ${v}`),
-      `  nfs_vip: ${VIP}`,
-      'network:',
-      '  prefix: 24',
-      'ssh:',
-      '  user: root',
-      `  identity: ${JSON.stringify(lab.info.keyFile)}`,
-      `  knownHosts: ${JSON.stringify(lab.info.knownHostsFile)}`,
-      'options:',
-      '  nfs:',
-      '    server: ganesha',
-      '    exportDir: /srv/nfs',
-      '    graceSec: 10',
-      '    replicationIntervalSec: 15',
-      '    mountClients: false',
-      '',
-    ].join('\n'),
-  );
-  tableFile = file;
-  return file;
+  tableFile = writeLabTable(lab, join(dir, 'nfs.yaml'), {
+    cluster: 'lab-nfs',
+    servers: { ...A, nfs_vip: VIP },
+    network: true,
+    options: { nfs: { server: 'ganesha', exportDir: '/srv/nfs', graceSec: 10, replicationIntervalSec: 15, mountClients: false } },
+  });
+  return tableFile;
 }
 
 /** `ha-setup <args>`: the real CLI, with this lab's environment. */

@@ -19,11 +19,11 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { useLab, type Lab } from '../helpers/lab.js';
+import { useLab, type Lab, writeLabTable } from '../helpers/lab.js';
 import { appClient, pgLocal, tcpProbe, type AppClient } from '../helpers/pg.js';
 import { waitFor } from '../../source/lab/exec.js';
 
@@ -44,11 +44,7 @@ const state: { home?: string; table?: string; app?: AppClient; applied?: boolean
 
 /** This test's server table (partial), written next to the ha-setup home. */
 function writeTable(lab: Lab, name: string, servers: Record<string, string>): string {
-  const lab0 = parse(readFileSync(lab.info.tableFile, 'utf8')) as Record<string, unknown>;
-  const table = { cluster: CLUSTER, topology: 'lb', partial: true, servers, network: lab0.network, ssh: lab0.ssh, options: { postgres: { version: 15 } } };
-  const file = join(state.home!, name);
-  writeFileSync(file, stringify(table));
-  return file;
+  return writeLabTable(lab, join(state.home!, name), { cluster: CLUSTER, servers, network: true, options: { postgres: { version: 15 } } });
 }
 
 const SERVERS = { db_primary: PRIMARY, db_standby: STANDBY, db_vip: VIP, app1: APP1 };

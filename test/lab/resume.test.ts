@@ -13,11 +13,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { useLab, type Lab } from '../helpers/lab.js';
+import { useLab, type Lab, writeLabTable } from '../helpers/lab.js';
 import { pgLocal } from '../helpers/pg.js';
 import { waitFor } from '../../source/lab/exec.js';
 import type { Checkpoints } from '../../source/engine/checkpoint.js';
@@ -32,31 +32,12 @@ const CLONE = 'pg-standby.clone';
 function table(lab: Lab): string {
   const dir = mkdtempSync(join(tmpdir(), 'ha-resume-'));
   lab.env.HA_SETUP_HOME = join(dir, 'home');
-  const file = join(dir, 'resume.yaml');
-  writeFileSync(
-    file,
-    [
-      `cluster: ${CLUSTER}`,
-      'topology: lb',
-      'partial: true',
-      'servers:',
-      `  db_primary: ${lab.host('db_primary').address}`,
-      `  db_standby: ${lab.host('db_standby').address}`,
-      `  db_vip: ${VIP}`,
-      `  app1: ${lab.host('nfs_primary').address}`,
-      'network:',
-      '  prefix: 24',
-      'ssh:',
-      '  user: root',
-      `  identity: ${JSON.stringify(lab.info.keyFile)}`,
-      `  knownHosts: ${JSON.stringify(lab.info.knownHostsFile)}`,
-      'options:',
-      '  postgres:',
-      '    version: 15',
-      '',
-    ].join('\n'),
-  );
-  return file;
+  return writeLabTable(lab, join(dir, 'resume.yaml'), {
+    cluster: CLUSTER,
+    servers: { db_primary: lab.host('db_primary').address, db_standby: lab.host('db_standby').address, db_vip: VIP, app1: lab.host('nfs_primary').address },
+    network: true,
+    options: { postgres: { version: 15 } },
+  });
 }
 
 interface Run {

@@ -17,10 +17,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useLab, type Lab } from '../helpers/lab.js';
+import { useLab, type Lab, writeLabTable } from '../helpers/lab.js';
 import { fault } from '../../source/lab/index.js';
 import type { ClusterHealth } from '../../source/status/types.js';
 
@@ -35,35 +35,13 @@ let tableFile: string | undefined;
 function table(lab: Lab): string {
   if (tableFile) return tableFile;
   lab.env.HA_SETUP_HOME ??= mkdtempSync(join(tmpdir(), 'ha-status-home-'));
-  const file = join(lab.info.dir, 'status.yaml');
-  writeFileSync(
-    file,
-    [
-      'cluster: status-lab',
-      'topology: lb',
-      'partial: true',
-      'servers:',
-      ...Object.entries(AT).map(([role, h]) => `  ${role}: ${lab.host(h).address}`),
-      `  db_vip: ${VIP}`,
-      'network:',
-      '  prefix: 24',
-      'ssh:',
-      '  user: root',
-      `  identity: ${JSON.stringify(lab.info.keyFile)}`,
-      `  knownHosts: ${JSON.stringify(lab.info.knownHostsFile)}`,
-      'options:',
-      '  postgres:',
-      '    version: 15',
-      '    dbViaHaproxy: true',
-      '  haproxy:',
-      '    appCheckInter: 500ms',
-      '    appCheckFall: 2',
-      '    appCheckRise: 2',
-      '',
-    ].join('\n'),
-  );
-  tableFile = file;
-  return file;
+  tableFile = writeLabTable(lab, join(lab.info.dir, 'status.yaml'), {
+    cluster: 'status-lab',
+    servers: { ...Object.fromEntries(Object.entries(AT).map(([role, h]) => [role, lab.host(h).address])), db_vip: VIP },
+    network: true,
+    options: { postgres: { version: 15, dbViaHaproxy: true }, haproxy: { appCheckInter: '500ms', appCheckFall: 2, appCheckRise: 2 } },
+  });
+  return tableFile;
 }
 
 async function status(lab: Lab): Promise<{ code: number; health: ClusterHealth; ms: number; stderr: string }> {

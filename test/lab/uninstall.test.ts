@@ -31,8 +31,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stripVTControlCharacters } from 'node:util';
-import { parse, stringify } from 'yaml';
-import { useLab, type Lab } from '../helpers/lab.js';
+import { parse } from 'yaml';
+import { useLab, type Lab, writeLabTable } from '../helpers/lab.js';
 import { waitFor } from '../../source/lab/exec.js';
 
 const fixture = useLab({ hosts: 4 });
@@ -185,14 +185,13 @@ function setup(lab: Lab): string {
   if (state.table) return state.table;
   state.home = mkdtempSync(join(tmpdir(), 'ha-uninstall-home-'));
   lab.env.HA_SETUP_HOME = state.home;
-  const lab0 = parse(readFileSync(lab.info.tableFile, 'utf8')) as Record<string, unknown>;
-  const file = join(state.home, 'uninstall.yaml');
-  writeFileSync(
-    file,
-    stringify({ cluster: CLUSTER, topology: 'lb', partial: true, servers: { ...SERVERS, db_vip: VIP }, network: lab0.network, ssh: lab0.ssh, options: { postgres: { version: 15 } } }),
-  );
-  state.table = file;
-  return file;
+  state.table = writeLabTable(lab, join(state.home, 'uninstall.yaml'), {
+    cluster: CLUSTER,
+    servers: { ...SERVERS, db_vip: VIP },
+    network: true,
+    options: { postgres: { version: 15 } },
+  });
+  return state.table;
 }
 
 const on = (lab: Lab, role: Role) => lab.host(SERVERS[role]);
