@@ -11,6 +11,7 @@ import { LineInput } from './select.js';
 import { summarizeUninstall, type UninstallKind } from '../../runbooks/uninstall.js';
 import type { HostPlan } from './wizard/plan-review.js';
 import { KeyHints, noColor, ThemeProvider, useTheme } from './theme.js';
+import { keyedStdin } from './key-stdin.js';
 
 export type UninstallChoice = { purge: boolean } | 'cancel';
 
@@ -151,7 +152,7 @@ export async function askUninstall(io: IO, props: Omit<UninstallScreenProps, 'on
         }}
       />
     </ThemeProvider>,
-    { stdin: io.stdin, stdout: io.stdout as NodeJS.WriteStream, stderr: io.stderr as NodeJS.WriteStream, exitOnCtrlC: false, patchConsole: false },
+    { stdin: keyedStdin(io.stdin), stdout: io.stdout as NodeJS.WriteStream, stderr: io.stderr as NodeJS.WriteStream, exitOnCtrlC: false, patchConsole: false },
   );
   await instance.waitUntilExit();
   return choice;

@@ -3,6 +3,7 @@ import { render } from 'ink';
 import type { LastFailure, ResumeChoice } from './last-failure.js';
 import { ResumeScreen } from './ResumeScreen.js';
 import { noColor, ThemeProvider } from './theme.js';
+import { keyedStdin } from './key-stdin.js';
 
 type IO = { stdin: NodeJS.ReadStream; stdout: { write(s: string): unknown }; stderr: { write(s: string): unknown }; env: NodeJS.ProcessEnv };
 
@@ -19,7 +20,7 @@ export async function askResume(io: IO, cluster: string, failure: LastFailure): 
         }}
       />
     </ThemeProvider>,
-    { stdin: io.stdin, stdout: io.stdout as NodeJS.WriteStream, stderr: io.stderr as NodeJS.WriteStream, exitOnCtrlC: false, patchConsole: false },
+    { stdin: keyedStdin(io.stdin), stdout: io.stdout as NodeJS.WriteStream, stderr: io.stderr as NodeJS.WriteStream, exitOnCtrlC: false, patchConsole: false },
   );
   await instance.waitUntilExit();
   return choice;

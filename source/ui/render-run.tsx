@@ -13,6 +13,7 @@ import { LiveRun } from './LiveRun.js';
 import { createRunStore } from './run-store.js';
 import { noColor, ThemeProvider } from './theme.js';
 import { isInteractive } from './tty.js';
+import { keyedStdin } from './key-stdin.js';
 
 export { isCI, isInteractive } from './tty.js';
 
@@ -66,7 +67,7 @@ export function renderRun(opts: RenderRunOptions): RunRenderer {
     {
       stdout: opts.stdout as NodeJS.WriteStream,
       stderr: opts.stderr as NodeJS.WriteStream,
-      ...(opts.stdin ? { stdin: opts.stdin } : {}),
+      ...(opts.stdin ? { stdin: keyedStdin(opts.stdin) } : {}),
       patchConsole: false,
     },
   );

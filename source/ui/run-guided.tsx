@@ -10,6 +10,7 @@ import { GuidedFlow, type GuidedResult } from './wizard/GuidedFlow.js';
 import { createHostKeyStore } from './wizard/host-key-store.js';
 import { noColor, ThemeProvider } from './theme.js';
 import type { WizardIO } from './run-wizard.js';
+import { keyedStdin } from './key-stdin.js';
 
 export async function runGuided(io: WizardIO, inventory: Inventory, runbooks: Runbook[], opts: { fromStep?: string } = {}): Promise<GuidedResult> {
   const hostKeys = createHostKeyStore();
@@ -31,7 +32,7 @@ export async function runGuided(io: WizardIO, inventory: Inventory, runbooks: Ru
           }}
         />
       </ThemeProvider>,
-      { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, patchConsole: false },
+      { stdin: keyedStdin(io.stdin), stdout: io.stdout, stderr: io.stderr, patchConsole: false },
     );
     await instance.waitUntilExit();
   } finally {

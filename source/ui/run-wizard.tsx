@@ -2,6 +2,7 @@
 import { render } from 'ink';
 import { Wizard, type WizardResult } from './Wizard.js';
 import { noColor, ThemeProvider } from './theme.js';
+import { keyedStdin } from './key-stdin.js';
 
 export interface WizardIO {
   stdin: NodeJS.ReadStream;
@@ -23,7 +24,7 @@ export async function runWizard(io: WizardIO): Promise<WizardResult> {
       />
     </ThemeProvider>,
     // ctrl-c is handled by the wizard (quit without saving), so the terminal is restored cleanly.
-    { stdin: io.stdin, stdout: io.stdout, stderr: io.stderr, exitOnCtrlC: false, patchConsole: false },
+    { stdin: keyedStdin(io.stdin), stdout: io.stdout, stderr: io.stderr, exitOnCtrlC: false, patchConsole: false },
   );
   await instance.waitUntilExit();
   return result;

@@ -63,3 +63,19 @@ test('LineInput: text and a newline in one read submit the text; the value never
   await waitFor(() => submitted.length === 2, () => plain(lastFrame()));
   assert.deepEqual(submitted, ['lab', 'labx']);
 });
+
+test('Select: down and enter in one read choose the item below (the highlight is not from the last render)', async () => {
+  const chosen: string[] = [];
+  const { stdin, lastFrame } = render(<Select items={[...items, { key: 'c', label: 'Gamma', value: 'c' }]} onSelect={(i) => chosen.push(i.value)} />);
+  await waitFor(() => plain(lastFrame()).includes('❯ Alpha'), () => plain(lastFrame()));
+  stdin.write('\u001b[B\r');
+  await waitFor(() => chosen.length === 1, () => plain(lastFrame()));
+  assert.deepEqual(chosen, ['b']);
+  stdin.write('\u001b[B\u001b[B\r');
+  await waitFor(() => chosen.length === 2, () => plain(lastFrame()));
+  assert.deepEqual(chosen, ['b', 'a'], 'two downs from Beta wrap around to Alpha');
+  stdin.write('3');
+  await waitFor(() => chosen.length === 3, () => plain(lastFrame()));
+  assert.deepEqual(chosen, ['b', 'a', 'c']);
+  await waitFor(() => plain(lastFrame()).includes('❯ Gamma'), () => plain(lastFrame()));
+});

@@ -110,6 +110,29 @@ test('on a PTY: the wizard draws, takes keys, and esc quits without saving (exit
   }
 });
 
+test('on a PTY: an enter typed before the first screen, text and enter in one read, and a held backspace (keys in one read) are all taken', { skip: !hasScript && 'util-linux `script` is not installed' }, async () => {
+  const home = mkdtempSync(join(tmpdir(), 'ha-wizard-pty-'));
+  try {
+    const p = onPty(ptyEnv({ HA_SETUP_HOME: home }));
+    // Type-ahead: the terminal is still in cooked mode, so this enter reaches the tool as "\n".
+    p.child.stdin.write('\r');
+    await p.waitFor('Cluster name');
+    p.child.stdin.write('labxyz\u007f\u007f\u007f');
+    // The field as last drawn: "lab" and the cursor (the three backspaces deleted xyz).
+    const lastName = () => /^(\S*)/.exec(p.text().split('Name: ').pop() ?? '')?.[1];
+    for (const end = Date.now() + 15_000; lastName() !== 'lab' && Date.now() < end; ) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(lastName(), 'lab', p.text());
+    p.child.stdin.write('2\u007f\r');
+    await p.waitFor('Topology of cluster lab');
+    p.child.stdin.write('\u001b[B\r');
+    await p.waitFor('Servers of cluster lab · topology k8s');
+    p.child.stdin.write('\u001b');
+    assert.equal(await p.exited, 130);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
 test('on a PTY with CI=true: no prompt, the one-line refusal, exit 2', { skip: !hasScript && 'util-linux `script` is not installed' }, async () => {
   const p = onPty(ptyEnv({ CI: 'true' }));
   p.child.stdin.end();

@@ -4,7 +4,7 @@
  * ↑/↓ keep it and move, esc puts the old value back.
  */
 import { Box, Text, useInput } from 'ink';
-import TextInput from 'ink-text-input';
+import { TextField } from '../text-field.js';
 import { roleOf } from '../../inventory/roles.js';
 import type { Topology } from '../../inventory/types.js';
 import { NOT_SET } from '../../inventory/format.js';
@@ -93,7 +93,7 @@ function ServerRow(p: ServerRowProps) {
         </Text>
         <Text>{`${(role?.title ?? 'unknown alias').padEnd(p.titleWidth)}  `}</Text>
         {p.draft !== undefined ? (
-          <TextInput value={p.draft} onChange={p.onDraft} onSubmit={() => p.onCommit()} />
+          <TextField value={p.draft} onChange={p.onDraft} onSubmit={() => p.onCommit()} />
         ) : p.value.trim() === '' ? (
           <Text dimColor={t.dim}>{NOT_SET}</Text>
         ) : (
