@@ -1,6 +1,6 @@
 /**
  * After a failed step in an interactive run: Retry / Skip this step / Show full log / Quit.
- * Arrow keys + enter (ink-select-input), or the first letter. Input is only read while
+ * Arrow keys + enter (Select), or the first letter. Input is only read while
  * `isActive`, so the menu can stay mounted under other screens.
  */
 import { Box, Text, useInput } from 'ink';
