@@ -156,8 +156,8 @@ export const selectorOf = (labels: Record<string, string>): string =>
 // ---------------------------------------------------------------------------------------------
 // Facts and steps
 
-/** kubectl as root on the master: the admin kubeconfig when root has none of its own. */
-const KUBECTL_ENV = 'if [ -z "${KUBECONFIG:-}" ] && [ ! -f "$HOME/.kube/config" ] && [ -f /etc/kubernetes/admin.conf ]; then export KUBECONFIG=/etc/kubernetes/admin.conf; fi';
+/** kubectl as root on the master: the admin kubeconfig when root has none of its own (also `ha-setup status`'s). */
+export const KUBECTL_ENV = 'if [ -z "${KUBECONFIG:-}" ] && [ ! -f "$HOME/.kube/config" ] && [ -f /etc/kubernetes/admin.conf ]; then export KUBECONFIG=/etc/kubernetes/admin.conf; fi';
 
 export interface K8sFacts {
   kubectl: boolean;

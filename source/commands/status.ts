@@ -1,6 +1,6 @@
 /**
  * ha-setup status: the live health of the cluster (who holds each VIP, PostgreSQL roles and
- * replication lag, the keepalived fence, keepalived, HAProxy's backends, NFS and its export
+ * replication lag, the keepalived fence, keepalived, HAProxy's backends (Kubernetes: the app's pods), NFS and its export
  * through the VIP), the run lock and the last run. Collected by source/status/ (one short script
  * per host, in parallel, each under a deadline).
  *

@@ -1,6 +1,7 @@
 /**
  * From what each host answered (./parse.ts) to the cluster's health (./types.ts): who holds
- * each VIP, the PostgreSQL roles and replication, keepalived, HAProxy's backends, NFS; and the
+ * each VIP, the PostgreSQL roles and replication, keepalived, HAProxy's backends, NFS, the app's
+ * Deployment on Kubernetes (topology k8s); and the
  * problems found, each with a one-line fix where there is an obvious one. Pure: no I/O.
  */
 import ipaddr from 'ipaddr.js';
@@ -8,7 +9,15 @@ import type { Inventory } from '../inventory/types.js';
 import { dbServers, haproxyOptions } from '../../runbooks/lib/haproxy-config.js';
 import { nfsOptions } from '../../runbooks/lib/nfs-options.js';
 import { slotName } from '../../runbooks/lib/pg-layout.js';
+import { k8sOptions, type K8sOptions } from '../../runbooks/app-scale.js';
+import { appAliases } from '../inventory/roles.js';
 import {
+  kubectlFailure,
+  parseK8s,
+  parseK8sDeployment,
+  parseK8sPods,
+  parseKubectlAnswer,
+  podsByNode,
   parseHaproxy,
   parseHaproxyStats,
   parseIpAddr,
@@ -17,15 +26,18 @@ import {
   parseNfsServer,
   parsePg,
   parsePgHa,
+  type NodeResolver,
   type ServerResolver,
 } from './parse.js';
-import { LOAD_BALANCERS, type SectionName, type StatusPlan } from './scripts.js';
+import { KUBECTL_LIMITS, LOAD_BALANCERS, type SectionName, type StatusPlan } from './scripts.js';
 import {
   STATUS_SCHEMA,
   type ClusterHealth,
   type Finding,
   type HaproxyStatus,
   type HostReach,
+  type K8sPod,
+  type K8sStatus,
   type KeepalivedNode,
   type NfsStatus,
   type PgNodeStatus,
@@ -138,6 +150,7 @@ export function evaluate(inv: Inv, plan: StatusPlan, probes: Record<string, Host
   const lbs = LOAD_BALANCERS.filter((a) => plan.hosts[a]?.includes('haproxy'));
   const haproxy = lbs.length ? lbs.map((host) => evaluateHaproxy(inv, host, probes, postgres, problem, note)) : null;
   const nfs = evaluateNfs(inv, plan, probes, vips, problem, note);
+  const k8s = evaluateK8s(inv, plan, probes, problem, note);
 
   return {
     schema: STATUS_SCHEMA,
@@ -157,6 +170,7 @@ export function evaluate(inv: Inv, plan: StatusPlan, probes: Record<string, Host
     keepalived,
     haproxy,
     nfs,
+    k8s,
   };
 }
 
@@ -391,3 +405,190 @@ function evaluateNfs(inv: Inv, plan: StatusPlan, probes: Record<string, HostProb
 }
 
 const serverUnit = (o: { server: string }): string => (o.server === 'ganesha' ? 'nfs-ganesha' : 'nfs-server');
+
+/** A pod's node in the table: by its host IP, else a node named like an app alias or like a table address (a hostname). */
+export function nodeResolver(inv: Pick<Inventory, 'servers'>): NodeResolver {
+  return (hostIp, nodeName) => {
+    const byIp = hostIp ? aliasOfAddress(inv, hostIp) : null;
+    if (byIp) return byIp;
+    if (!nodeName) return null;
+    if (!nodeName.endsWith('_vip') && inv.servers[nodeName]) return nodeName;
+    return aliasOfAddress(inv, nodeName);
+  };
+}
+
+const podWhere = (p: K8sPod): string => (p.node ? `on ${p.node}${p.host && p.host !== p.node ? ` (${p.host})` : ''}` : 'not scheduled');
+
+/** What is wrong with a pod that is not ready, in a few words. */
+function podTrouble(p: K8sPod): string {
+  const why = [p.reason ?? (p.phase === 'Running' ? 'not ready' : p.phase), p.restarts ? `${p.restarts} restart${p.restarts === 1 ? '' : 's'}` : ''].filter(Boolean).join(', ');
+  return `${p.name} ${podWhere(p)}: ${why}`;
+}
+
+function evaluateK8s(inv: Inv, plan: StatusPlan, probes: Record<string, HostProbe>, problem: Say, note: Say): K8sStatus | null {
+  const host = 'k8s_master';
+  if (inv.topology !== 'k8s' || !inv.servers[host]) return null;
+  if (!plan.hosts[host]?.includes('k8s')) {
+    // No section: options.k8s is missing or invalid (app-scale would refuse it the same way).
+    if (inv.options.k8s === undefined) {
+      note({ service: 'k8s', host, message: "options.k8s is not set: status cannot look at the app's Deployment on k8s_master", fix: 'set options.k8s.deployment and options.k8s.configMap in the table (app-scale needs them too)' });
+    } else {
+      try {
+        k8sOptions(inv.options);
+      } catch (e) {
+        problem({ service: 'k8s', host, message: `the app's Deployment is not checked: ${(e as Error).message}`, fix: 'fix options.k8s in the table' });
+      }
+    }
+    return null;
+  }
+  const o = k8sOptions(inv.options);
+  const status: K8sStatus = {
+    host,
+    namespace: o.namespace,
+    deployment: o.deployment,
+    state: 'unknown',
+    error: null,
+    kubeconfig: null,
+    replicas: null,
+    rollout: null,
+    conditions: [],
+    selector: null,
+    pods: [],
+    nodes: [],
+    idleAppHosts: [],
+    podsError: null,
+    configMap: { name: o.configMap, key: o.dbHostKey, state: 'unknown', value: null, dbVip: inv.servers.db_vip || null, error: null },
+  };
+  const p = probes[host];
+  const sections = p?.sections;
+  if (!sections || sections.k8s === undefined) {
+    status.error = p?.reach.reachable === false ? 'host unreachable' : 'no answer';
+    return status;
+  }
+  const f = parseK8s(sections.k8s);
+  status.kubeconfig = f.kubeconfig;
+  const where = `on ${host}`;
+  if (!f.kubectl) {
+    status.state = 'no-kubectl';
+    status.error = "kubectl is not on root's PATH";
+    problem({ service: 'k8s', host, message: `kubectl is not installed ${where} (or not on root's PATH): the app's Deployment cannot be checked`, fix: `${host} must be the control-plane node, with kubectl and /etc/kubernetes/admin.conf or root's ~/.kube/config (as app-scale needs)` });
+    return status;
+  }
+  const dep = sections['k8s-deployment'];
+  const a = dep === undefined ? null : parseKubectlAnswer(dep);
+  if (!a || a.exit === null) {
+    status.error = 'no answer (the checks did not finish in time)';
+    return status;
+  }
+  if (a.exit !== 0) {
+    const kind = kubectlFailure(a);
+    const err = a.error ?? (a.exit === 124 || a.exit === 137 ? `no answer within ${KUBECTL_LIMITS.hardSeconds} s` : `kubectl exit ${a.exit}`);
+    status.error = err;
+    if (kind === 'unreachable') {
+      status.state = 'api-unreachable';
+      const noConfig = f.kubeconfig === null && /localhost:8080/.test(err);
+      problem({
+        service: 'k8s',
+        host,
+        message: `the Kubernetes API server does not answer kubectl ${where}: ${err}`,
+        fix: noConfig
+          ? `root has no kubeconfig ${where}: kubectl needs /etc/kubernetes/admin.conf (kubeadm) or /root/.kube/config`
+          : `${where}: systemctl status kubelet, and crictl ps --name kube-apiserver (the API server of ${f.kubeconfig ?? 'the kubeconfig'})`,
+      });
+      return status;
+    }
+    if (kind === 'other') {
+      status.state = 'error';
+      problem({
+        service: 'k8s',
+        host,
+        message: `kubectl ${where} cannot read deployment ${o.deployment}: ${err}`,
+        fix: /Unauthorized|Forbidden/.test(err) ? `root's kubeconfig ${where} (${f.kubeconfig ?? 'none'}) needs read access to deployments, pods and configmaps in ${o.namespace}` : undefined,
+      });
+      return status;
+    }
+    status.state = 'no-deployment';
+    problem({ service: 'k8s', host, message: `deployment ${o.deployment} not found in namespace ${o.namespace} ${where}: the app does not run`, fix: 'deploy the app (its manifests) first, or fix options.k8s.deployment / options.k8s.namespace' });
+  } else {
+    status.state = 'ok';
+    evaluateDeployment(inv, o, status, a.body, sections['k8s-pods'], problem, note);
+  }
+
+  // The config map's DB host (asked whenever the API answered).
+  const cm = status.configMap;
+  const cmText = sections['k8s-configmap'];
+  const c = cmText === undefined ? null : parseKubectlAnswer(cmText);
+  if (c?.exit === 0) {
+    cm.state = 'read';
+    cm.value = c.body === '' ? null : c.body;
+  } else if (c && c.exit !== null) {
+    cm.error = c.error ?? `kubectl exit ${c.exit}`;
+    cm.state = kubectlFailure(c) === 'not-found' ? 'not-found' : 'unknown';
+  }
+  if (cm.state === 'not-found') {
+    problem({ service: 'k8s', host, message: `config map ${cm.name} not found in namespace ${o.namespace}: the app has no database address`, fix: "create it with the app's manifests (or fix options.k8s.configMap), then ha-setup apply --runbook app-scale" });
+  } else if (cm.state === 'read' && cm.dbVip && cm.value !== cm.dbVip) {
+    problem({
+      service: 'k8s',
+      host,
+      message: `config map ${cm.name}: ${cm.key} is ${cm.value === null ? 'not set' : cm.value}, not db_vip ${cm.dbVip}: the app's database connections do not follow a failover`,
+      fix: 'ha-setup apply --runbook app-scale',
+    });
+  } else if (cm.state === 'unknown' && cm.error) {
+    problem({ service: 'k8s', host, message: `kubectl ${where} cannot read config map ${cm.name}: ${cm.error}` });
+  }
+  return status;
+}
+
+/** The Deployment (it exists): replicas and rollout, its pods per node, what is wrong with them. */
+function evaluateDeployment(inv: Inv, o: K8sOptions, status: K8sStatus, json: string, podsText: string | undefined, problem: Say, note: Say): void {
+  const host = status.host;
+  const where = `on ${host}`;
+  const d = parseK8sDeployment(json);
+  Object.assign(status, { replicas: d.replicas, rollout: d.rollout, conditions: d.conditions, selector: d.selector || null });
+  if (podsText === undefined) status.podsError = 'no answer (the checks did not finish in time)';
+  else if (!d.selector) status.podsError = `deployment ${o.deployment} has no spec.selector.matchLabels`;
+  else {
+    const pa = parseKubectlAnswer(podsText.replace(/^SELECTOR=.*\n?/, ''));
+    if (pa.exit === 0) {
+      status.pods = parseK8sPods(pa.body, nodeResolver(inv));
+      status.nodes = podsByNode(status.pods);
+    } else status.podsError = pa.exit === null ? 'no answer (the checks did not finish in time)' : (pa.error ?? `kubectl exit ${pa.exit}`);
+  }
+  const apps = appAliases(inv.servers).filter((x) => inv.servers[x]);
+  if (status.pods.some((x) => x.host && apps.includes(x.host))) {
+    status.idleAppHosts = apps.filter((x) => !status.nodes.some((n) => n.host === x && n.total > 0));
+  }
+
+  const r = d.replicas;
+  const live = status.pods.filter((x) => !x.terminating);
+  if (r.ready < r.desired) {
+    const notReady = live.filter((x) => !x.ready);
+    const rollout = d.rollout.state === 'failed' ? `, rollout failed (${d.rollout.reason})` : '';
+    const which = notReady.length ? `; not ready: ${notReady.map(podTrouble).join('; ')}` : status.podsError ? '' : `; only ${live.length} pod${live.length === 1 ? ' exists' : 's exist'}`;
+    const names = notReady.map((x) => x.name);
+    const crashed = notReady.find((x) => x.restarts > 0);
+    problem({
+      service: 'k8s',
+      host,
+      message: `deployment ${o.deployment}: ${r.ready} of ${r.desired} replicas ready${rollout}${which}`,
+      fix: names.length
+        ? `${where}: kubectl describe pod ${names.join(' ')} -n ${o.namespace} (${names.length === 1 ? 'its' : 'their'} events say why)${crashed ? `; kubectl logs ${crashed.name} -n ${o.namespace} --previous` : ''}`
+        : `${where}: kubectl describe deployment ${o.deployment} -n ${o.namespace}, and kubectl get events -n ${o.namespace}`,
+    });
+  } else if (d.rollout.state === 'failed') {
+    problem({ service: 'k8s', host, message: `deployment ${o.deployment}: rollout failed (${d.rollout.reason}): ${d.rollout.message ?? ''}`.replace(/: $/, ''), fix: `${where}: kubectl rollout status deployment/${o.deployment} -n ${o.namespace}, and kubectl describe deployment ${o.deployment} -n ${o.namespace}` });
+  }
+  const scheduled = live.filter((x) => x.node);
+  if (apps.length >= 2 && scheduled.length >= 2 && new Set(scheduled.map((x) => x.node)).size === 1) {
+    problem({
+      service: 'k8s',
+      host,
+      message: `all ${scheduled.length} pods of deployment ${o.deployment} run ${podWhere(scheduled[0]!)}: losing that node stops the app (the table has ${apps.length} app nodes: ${apps.join(', ')})`,
+      fix: `${where}: kubectl get nodes (are the other app nodes Ready, not cordoned?), then kubectl rollout restart deployment/${o.deployment} -n ${o.namespace}`,
+    });
+  }
+  if (r.desired !== o.replicas) {
+    note({ service: 'k8s', host, message: `deployment ${o.deployment} wants ${r.desired} replicas; options.k8s.replicas is ${o.replicas}`, fix: 'ha-setup apply --runbook app-scale (scales it to options.k8s.replicas), or change options.k8s.replicas' });
+  }
+}

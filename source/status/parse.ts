@@ -4,7 +4,8 @@
  * captured from real servers (test/fixtures/status/).
  */
 import { MARKER, type SectionName } from './scripts.js';
-import type { FenceStatus, HaproxyProxy, HaproxyServer, NfsClientCheck, ReplicationRow, StandbyView } from './types.js';
+import { parseDeployment, rolledOut, selectorOf } from '../../runbooks/app-scale.js';
+import type { FenceStatus, HaproxyProxy, HaproxyServer, K8sCondition, K8sNodePods, K8sPod, K8sReplicas, K8sStatus, NfsClientCheck, ReplicationRow, StandbyView } from './types.js';
 
 /** The sections of one host's output, by name (a section cut off by a timeout is kept as far as it got). */
 export function splitSections(stdout: string): Partial<Record<SectionName | 'end', string>> {
@@ -324,4 +325,157 @@ export function parseNfsClient(text: string, host: string): NfsClientCheck {
     detail,
     mount: kv.MOUNT_SOURCE !== undefined ? { source: kv.MOUNT_SOURCE, ok: kv.MOUNT_OK === 'yes' } : null,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Topology k8s: what kubectl on k8s_master answered (the k8s* sections of ./scripts.ts)
+// Tested on hand-written answers in kubectl 1.29's -o json shape: no Kubernetes runs in the lab.
+
+export interface K8sFacts {
+  kubectl: boolean;
+  /** The kubeconfig kubectl used (null: none found). */
+  kubeconfig: string | null;
+}
+
+export function parseK8s(text: string): K8sFacts {
+  const kv = parseKeyValues(text);
+  return { kubectl: kv.KUBECTL === 'yes', kubeconfig: str(kv.KUBECONFIG) };
+}
+
+/** One kubectl call: its stdout, its exit status (null: cut off before it ended), the last line of its stderr. */
+export interface KubectlAnswer {
+  body: string;
+  exit: number | null;
+  error: string | null;
+}
+
+/** A k8s-* section: kubectl's stdout as is, then EXIT= and, on failure, ERROR=. */
+export function parseKubectlAnswer(text: string): KubectlAnswer {
+  const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
+  let at = -1;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (/^EXIT=\d+$/.test(lines[i]!)) {
+      at = i;
+      break;
+    }
+  }
+  if (at === -1) return { body: text.trim(), exit: null, error: null };
+  const error = lines.slice(at + 1).find((l) => l.startsWith('ERROR='));
+  return { body: lines.slice(0, at).join('\n').trim(), exit: Number(lines[at]!.slice(5)), error: error === undefined ? null : error.slice(6).trim() || null };
+}
+
+/** How a failed kubectl call failed: the API server not reached, the object not there, or anything else. */
+export function kubectlFailure(a: KubectlAnswer): 'unreachable' | 'not-found' | 'other' {
+  // 124: timeout's TERM, 137: its KILL (-k): no answer within the limit.
+  if (a.exit === 124 || a.exit === 137) return 'unreachable';
+  const e = a.error ?? '';
+  if (/^Error from server \(NotFound\)/.test(e)) return 'not-found';
+  if (/^The connection to the server \S+ was refused|^Unable to connect to the server|dial tcp|no such host|i\/o timeout|connection refused|TLS handshake timeout/.test(e)) return 'unreachable';
+  return 'other';
+}
+
+export interface K8sDeploymentFacts {
+  replicas: K8sReplicas;
+  rollout: NonNullable<K8sStatus['rollout']>;
+  conditions: K8sCondition[];
+  selector: string;
+}
+
+interface ConditionJson {
+  type?: string;
+  status?: string;
+  reason?: string;
+  message?: string;
+}
+
+const condition = (c: ConditionJson): K8sCondition => ({ type: c.type ?? '', status: c.status ?? 'Unknown', reason: str(c.reason), message: str(c.message) });
+
+/** `kubectl get deployment NAME -o json`: app-scale's reading of it, and the rollout condition. */
+export function parseK8sDeployment(json: string): K8sDeploymentFacts {
+  const d = parseDeployment(json);
+  const raw = JSON.parse(json) as { status?: { conditions?: ConditionJson[] } };
+  const conditions = (raw.status?.conditions ?? []).map(condition);
+  const progressing = conditions.find((c) => c.type === 'Progressing');
+  let state: K8sDeploymentFacts['rollout']['state'];
+  if (!progressing) state = 'unknown';
+  else if (progressing.reason === 'ProgressDeadlineExceeded') state = 'failed';
+  // The controller has not seen the latest spec yet: a rollout is starting.
+  else if (d.observedGeneration < d.generation) state = 'progressing';
+  else if (progressing.reason === 'NewReplicaSetAvailable') state = 'complete';
+  else state = 'progressing';
+  return {
+    replicas: { desired: d.replicas, current: d.currentReplicas, updated: d.updatedReplicas, ready: d.readyReplicas, available: d.availableReplicas },
+    rollout: { state, reason: progressing?.reason ?? null, message: progressing?.message ?? null, rolledOut: rolledOut(d) },
+    conditions,
+    selector: selectorOf(d.matchLabels),
+  };
+}
+
+interface ContainerStatusJson {
+  ready?: boolean;
+  restartCount?: number;
+  state?: { waiting?: { reason?: string; message?: string }; terminated?: { reason?: string; message?: string } };
+}
+
+interface PodJson {
+  metadata?: { name?: string; deletionTimestamp?: string };
+  spec?: { nodeName?: string; containers?: unknown[] };
+  status?: { phase?: string; hostIP?: string; reason?: string; message?: string; conditions?: ConditionJson[]; containerStatuses?: ContainerStatusJson[] };
+}
+
+/** The table alias of a pod's node: by its host IP, else by the node's name. */
+export type NodeResolver = (hostIp: string | null, nodeName: string | null) => string | null;
+
+/** `kubectl get pods -l SELECTOR -o json` (a List). */
+export function parseK8sPods(json: string, hostOf: NodeResolver = () => null): K8sPod[] {
+  const list = JSON.parse(json) as { items?: PodJson[] };
+  return (list.items ?? []).map((p) => {
+    const statuses = p.status?.containerStatuses ?? [];
+    const conditions = (p.status?.conditions ?? []).map(condition);
+    const ready = conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+    const terminating = Boolean(p.metadata?.deletionTimestamp);
+    const node = p.spec?.nodeName ?? null;
+    let reason: string | null = null;
+    let message: string | null = null;
+    if (!ready) {
+      // The most telling first: a container's own reason, then a False condition's, then the pod's.
+      const c = statuses.map((s) => s.state?.waiting ?? s.state?.terminated).find((s) => s?.reason);
+      const scheduled = conditions.find((x) => x.type === 'PodScheduled' && x.status === 'False');
+      const other = conditions.find((x) => x.status === 'False' && x.reason);
+      if (terminating) reason = 'Terminating';
+      else if (c) [reason, message] = [c.reason!, str(c.message)];
+      else if (scheduled) [reason, message] = [scheduled.reason ?? 'not scheduled', scheduled.message];
+      else if (p.status?.reason) [reason, message] = [p.status.reason, str(p.status.message)];
+      else if (other) [reason, message] = [other.reason, other.message];
+    }
+    return {
+      name: p.metadata?.name ?? '',
+      node,
+      host: hostOf(str(p.status?.hostIP), node),
+      phase: p.status?.phase ?? 'Unknown',
+      ready,
+      containersReady: statuses.filter((s) => s.ready).length,
+      containers: p.spec?.containers?.length ?? statuses.length,
+      restarts: statuses.reduce((n, s) => n + (s.restartCount ?? 0), 0),
+      reason,
+      message,
+      terminating,
+    };
+  });
+}
+
+/** Pods per node, ready / total and terminating; nodes in name order, unscheduled pods last. */
+export function podsByNode(pods: K8sPod[]): K8sNodePods[] {
+  const by = new Map<string | null, K8sNodePods>();
+  for (const p of pods) {
+    const n = by.get(p.node) ?? { node: p.node, host: p.host, ready: 0, total: 0, terminating: 0 };
+    if (p.terminating) n.terminating++;
+    else {
+      n.total++;
+      if (p.ready) n.ready++;
+    }
+    n.host ??= p.host;
+    by.set(p.node, n);
+  }
+  return [...by.values()].sort((a, b) => (a.node === null ? 1 : b.node === null ? -1 : a.node.localeCompare(b.node)));
 }

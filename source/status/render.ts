@@ -3,7 +3,7 @@
  * at the end with their fix. Pure (health in, text out); color only wraps the same text.
  */
 import { formatBytes } from './evaluate.js';
-import type { ClusterHealth, Finding, HaproxyServer, PgNodeStatus } from './types.js';
+import type { ClusterHealth, Finding, HaproxyServer, K8sStatus, PgNodeStatus } from './types.js';
 
 export interface RenderOptions {
   color?: boolean;
@@ -92,6 +92,12 @@ export function renderHealth(h: ClusterHealth, opts: RenderOptions = {}): string
     }
   }
 
+  if (h.k8s) {
+    w();
+    w(bold(`Kubernetes on ${h.k8s.host}`) + dim(` (deployment ${h.k8s.deployment}, namespace ${h.k8s.namespace})`));
+    for (const [mark, label, text] of k8sRows(h.k8s, h)) w(`  ${mark === 'ok' ? ok : mark === 'bad' ? bad : info} ${label}${text === undefined ? '' : `  ${text}`}`);
+  }
+
   if (h.nfs) {
     const n = h.nfs;
     w();
@@ -163,4 +169,42 @@ function serverLine(s: HaproxyServer, kind: string): string {
   const check = s.checkStatus ? ` (${s.checkStatus}${s.lastChangeSeconds !== null ? `, ${s.lastChangeSeconds} s` : ''})` : '';
   const expected = kind === 'db' && s.state === 'down' ? ' (not the writable primary: expected)' : '';
   return `${s.address ?? ''}  ${s.status}${check}${expected}`.trim();
+}
+
+type Row = [mark: 'ok' | 'bad' | 'info', label: string, text?: string];
+
+/** The Kubernetes block: the Deployment, its pods per node (ready/total), the config map's DB host. */
+function k8sRows(k: K8sStatus, h: ClusterHealth): Row[] {
+  const rows: Row[] = [];
+  if (k.state === 'no-kubectl') rows.push(['bad', "kubectl is not installed (or not on root's PATH)"]);
+  else if (k.state === 'api-unreachable') rows.push(['bad', `API server unreachable: ${k.error}`]);
+  else if (k.state === 'no-deployment') rows.push(['bad', `deployment ${k.deployment} not found in namespace ${k.namespace}`]);
+  else if (k.state === 'error') rows.push(['bad', `kubectl failed: ${k.error}`]);
+  else if (k.state === 'unknown') rows.push(['info', `unknown: ${k.error ?? 'no answer'}`]);
+  const labelled: Row[] = [];
+  if (k.state === 'ok' && k.replicas && k.rollout) {
+    const r = k.replicas;
+    const rollout = k.rollout.state === 'complete' ? 'rollout complete' : k.rollout.state === 'failed' ? `rollout FAILED (${k.rollout.reason})` : k.rollout.state === 'progressing' ? `rollout in progress${k.rollout.reason ? ` (${k.rollout.reason})` : ''}` : 'rollout unknown';
+    const off = k.conditions.filter((c) => c.type !== 'Progressing' && (c.type === 'ReplicaFailure' ? c.status === 'True' : c.status !== 'True')).map((c) => `${c.type} ${c.status}${c.reason ? ` (${c.reason})` : ''}`);
+    const bad = r.ready < r.desired || k.rollout.state === 'failed';
+    labelled.push([bad ? 'bad' : 'ok', `deployment ${k.deployment}`, [`${r.ready}/${r.desired} ready, ${r.updated} updated, ${r.available} available`, rollout, ...off].join('; ')]);
+    const spread = h.problems.some((p) => p.service === 'k8s' && p.message.startsWith(`all `));
+    for (const n of k.nodes) {
+      const label = n.node === null ? 'not scheduled' : n.host && n.host !== n.node ? `${n.node} (${n.host})` : n.node;
+      const trouble = k.pods.filter((p) => p.node === n.node && !p.terminating && !p.ready).map((p) => `${p.name} ${p.reason ?? p.phase}${p.restarts ? ` (${p.restarts} restart${p.restarts === 1 ? '' : 's'})` : ''}`);
+      const text = `${n.ready}/${n.total} pods ready${trouble.length ? `: ${trouble.join(', ')}` : ''}${n.terminating ? `${trouble.length ? ';' : ','} ${n.terminating} terminating` : ''}`;
+      labelled.push([n.ready < n.total ? 'bad' : n.total > 0 ? 'ok' : spread && n.host ? 'bad' : 'info', label, text]);
+    }
+    for (const a of k.idleAppHosts.filter((x) => !k.nodes.some((n) => n.host === x))) labelled.push([spread ? 'bad' : 'info', a, 'no pod']);
+    if (k.podsError) labelled.push(['bad', 'pods', `not listed: ${k.podsError}`]);
+  }
+  const cm = k.configMap;
+  if (cm.state === 'read') {
+    const v = `${cm.key} = ${cm.value ?? '(not set)'}`;
+    if (!cm.dbVip) labelled.push(['info', `config map ${cm.name}`, `${v} (the table has no db_vip)`]);
+    else labelled.push(cm.value === cm.dbVip ? ['ok', `config map ${cm.name}`, `${v} (db_vip)`] : ['bad', `config map ${cm.name}`, `${v} (db_vip is ${cm.dbVip})`]);
+  } else if (cm.state === 'not-found') labelled.push(['bad', `config map ${cm.name}`, `not found in namespace ${k.namespace}`]);
+  else if (cm.error) labelled.push(['bad', `config map ${cm.name}`, `not read: ${cm.error}`]);
+  const width = Math.max(0, ...labelled.map((r) => r[1].length));
+  return [...rows, ...labelled.map(([m, l, t]): Row => [m, l.padEnd(width), t])];
 }

@@ -4,7 +4,9 @@
  * and printing KEY=value lines (or a command's own output) that ./parse.ts reads. Every command
  * that could wait on something has its own `timeout`; the transport adds one for the whole
  * script. Nothing secret is in any argv: the HAProxy stats password is read from haproxy.cfg on
- * the lb itself and reaches the stats page through bash builtins and a pipe.
+ * the lb itself and reaches the stats page through bash builtins and a pipe. On k8s_master
+ * (topology k8s) kubectl is asked read-only, as root with app-scale's kubeconfig handling: only
+ * the config map's DB host key leaves the host, not the rest of the map.
  */
 import { heredoc, quote, sh } from '../engine/shell.js';
 import type { Inventory } from '../inventory/types.js';
@@ -15,13 +17,26 @@ import { asPostgres, perFamily } from '../../runbooks/lib/pg-layout.js';
 import { HAPROXY_CFG, haproxyOptions } from '../../runbooks/lib/haproxy-config.js';
 import { nfsOptions } from '../../runbooks/lib/nfs-options.js';
 import { NFS_PATHS, REPLICATION_TIMER } from '../../runbooks/lib/nfs-facts.js';
+import { KUBECTL_ENV, k8sOptions, type K8sOptions } from '../../runbooks/app-scale.js';
 
 export const MARKER = '@@ha-status';
 /** The HAProxy hosts of topology lb. */
 export const LOAD_BALANCERS = ['lb', 'lb_standby'] as const;
 
 /** The sections a host's script has, in order. */
-export type SectionName = 'ip' | 'keepalived' | 'pg' | 'pg-ha' | 'haproxy' | 'haproxy-stats' | 'nfs-server' | 'nfs-client';
+export type SectionName =
+  | 'ip'
+  | 'keepalived'
+  | 'pg'
+  | 'pg-ha'
+  | 'haproxy'
+  | 'haproxy-stats'
+  | 'nfs-server'
+  | 'nfs-client'
+  | 'k8s'
+  | 'k8s-deployment'
+  | 'k8s-configmap'
+  | 'k8s-pods';
 
 /** The roles status looks at, from the table (only what the table lists). */
 export interface StatusPlan {
@@ -33,7 +48,16 @@ export interface StatusPlan {
 
 const has = (inv: Pick<Inventory, 'servers'>, alias: string): boolean => typeof inv.servers[alias] === 'string' && inv.servers[alias]!.trim() !== '';
 
-export function statusPlan(inv: Pick<Inventory, 'servers' | 'topology'>): StatusPlan {
+/** options.k8s as app-scale reads it; null when the table has none or an invalid one (./evaluate.ts says which). */
+export function statusK8sOptions(options: Record<string, unknown> | undefined): K8sOptions | null {
+  try {
+    return k8sOptions(options ?? {});
+  } catch {
+    return null;
+  }
+}
+
+export function statusPlan(inv: Pick<Inventory, 'servers' | 'topology'> & { options?: Inventory['options'] }): StatusPlan {
   const hosts: Record<string, SectionName[]> = {};
   const add = (alias: string, ...s: SectionName[]): void => {
     if (!has(inv, alias)) return;
@@ -44,6 +68,8 @@ export function statusPlan(inv: Pick<Inventory, 'servers' | 'topology'>): Status
   for (const p of pairs) for (const h of [p.primary, p.standby]) add(h, 'ip', 'keepalived');
   for (const h of ['db_primary', 'db_standby']) add(h, 'pg', 'pg-ha');
   if (inv.topology === 'lb') for (const h of LOAD_BALANCERS) add(h, 'haproxy');
+  // Without options.k8s there is no deployment to look at (app-scale needs them too).
+  if (inv.topology === 'k8s' && statusK8sOptions(inv.options)) add('k8s_master', 'k8s');
   for (const h of ['nfs_primary', 'nfs_standby']) add(h, 'nfs-server');
   if (has(inv, 'nfs_vip') && (has(inv, 'nfs_primary') || has(inv, 'nfs_standby'))) {
     for (const a of Object.keys(inv.servers).filter((x) => appNumber(x) !== undefined)) add(a, 'nfs-client');
@@ -223,6 +249,57 @@ function nfsClientSection(inv: Pick<Inventory, 'options' | 'servers'>): string {
   );
 }
 
+/** The limits of each kubectl call: the API request, and a hard stop (discovery retries included). */
+export const KUBECTL_LIMITS = { requestSeconds: 3, hardSeconds: 4 } as const;
+
+/**
+ * The app's Deployment, its pods and the config map's DB host key, read-only, as app-scale reads
+ * them (root, KUBECTL_ENV). Each kubectl answer is printed as is (JSON), then EXIT= and, when it
+ * failed, ERROR= with the last line of its stderr (kept apart, so that warnings never break the
+ * JSON). When the first call shows the API unreachable, the others are not tried (each would
+ * wait its own time limit).
+ */
+function k8sSection(inv: Pick<Inventory, 'options'>): string {
+  const o = k8sOptions(inv.options);
+  const { requestSeconds: req, hardSeconds: hard } = KUBECTL_LIMITS;
+  // jsonpath needs the dots of a key escaped (db.host -> db\.host).
+  const keyPath = `jsonpath={.data.${o.dbHostKey.replaceAll('.', '\\.')}}`;
+  const selectorOf = 'go-template={{range $k, $v := .spec.selector.matchLabels}}{{$k}}={{$v}},{{end}}';
+  return section(
+    'k8s',
+    [
+      KUBECTL_ENV,
+      'if [ -n "${KUBECONFIG:-}" ]; then echo "KUBECONFIG=$KUBECONFIG"; elif [ -f "$HOME/.kube/config" ]; then echo "KUBECONFIG=$HOME/.kube/config"; else echo KUBECONFIG=; fi',
+      'if ! command -v kubectl >/dev/null 2>&1; then',
+      '  echo KUBECTL=no',
+      'else',
+      '  echo KUBECTL=yes',
+      '  kc() {',
+      `    { kc_err=$(timeout -k 1 ${hard} kubectl "$@" --request-timeout=${req}s 2>&1 1>&3 3>&-); kc_rc=$?; } 3>&1`,
+      '    echo',
+      '    echo "EXIT=$kc_rc"',
+      '    if [ "$kc_rc" -ne 0 ]; then echo "ERROR=$(printf \'%s\\n\' "$kc_err" | tail -n 1 | cut -c1-300)"; fi',
+      '  }',
+      `  echo ${quote(`${MARKER} k8s-deployment`)}`,
+      sh`  kc get deployment ${o.deployment} -n ${o.namespace} -o json`,
+      // The API answered: with the deployment, or that there is none.
+      '  dep_rc=$kc_rc',
+      '  if [ "$dep_rc" -eq 0 ] || printf \'%s\\n\' "$kc_err" | grep -q \'^Error from server (NotFound)\'; then',
+      `    echo ${quote(`${MARKER} k8s-configmap`)}`,
+      sh`    kc get configmap ${o.configMap} -n ${o.namespace} -o ${keyPath}`,
+      '    if [ "$dep_rc" -eq 0 ]; then',
+      `      echo ${quote(`${MARKER} k8s-pods`)}`,
+      sh`      sel=$(timeout -k 1 ${hard} kubectl get deployment ${o.deployment} -n ${o.namespace} -o ${selectorOf} ${`--request-timeout=${req}s`} 2>/dev/null)`,
+      '      sel=${sel%,}',
+      '      echo "SELECTOR=$sel"',
+      sh`      if [ -n "$sel" ]; then kc get pods -n ${o.namespace} -l "$sel" -o json; fi`,
+      '    fi',
+      '  fi',
+      'fi',
+    ].join('\n'),
+  );
+}
+
 /** The whole script of one host (null when status has nothing to ask it beyond SSH). */
 export function hostScript(inv: Pick<Inventory, 'servers' | 'options' | 'topology'>, sections: SectionName[], alias: string): string {
   const parts: string[] = ['set +e +o pipefail', 'export LC_ALL=C'];
@@ -234,6 +311,7 @@ export function hostScript(inv: Pick<Inventory, 'servers' | 'options' | 'topolog
     else if (s === 'haproxy') parts.push(haproxySection(inv));
     else if (s === 'nfs-server') parts.push(nfsServerSection(inv));
     else if (s === 'nfs-client') parts.push(nfsClientSection(inv));
+    else if (s === 'k8s') parts.push(k8sSection(inv));
   }
   parts.push(`echo ${quote(`${MARKER} end`)}`);
   return parts.join('\n');

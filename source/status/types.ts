@@ -8,7 +8,7 @@
 /** Raised on an incompatible change of this structure. */
 export const STATUS_SCHEMA = 1;
 
-export type ServiceName = 'ssh' | 'vip' | 'postgres' | 'keepalived' | 'haproxy' | 'nfs';
+export type ServiceName = 'ssh' | 'vip' | 'postgres' | 'keepalived' | 'haproxy' | 'nfs' | 'k8s';
 
 /** Something that needs attention (it makes the exit code 1), or a note (it does not). */
 export interface Finding {
@@ -224,6 +224,115 @@ export interface NfsStatus {
   clients: NfsClientCheck[];
 }
 
+/** A condition of the Deployment's status (Available, Progressing, ReplicaFailure) as the API reports it. */
+export interface K8sCondition {
+  type: string;
+  /** True | False | Unknown */
+  status: string;
+  reason: string | null;
+  message: string | null;
+}
+
+/** One pod of the app's Deployment (`kubectl get pods -l <selector> -o json`). */
+export interface K8sPod {
+  name: string;
+  /** spec.nodeName (null: not scheduled on a node yet). */
+  node: string | null;
+  /** The table alias of that node: by the pod's status.hostIP, else by the node's name. */
+  host: string | null;
+  /** status.phase: Pending, Running, Succeeded, Failed, Unknown. */
+  phase: string;
+  /** The pod's Ready condition is True (it gets traffic). */
+  ready: boolean;
+  /** Containers ready, and containers (kubectl's READY column "1/1"). */
+  containersReady: number;
+  containers: number;
+  /** The containers' restartCount, summed. */
+  restarts: number;
+  /**
+   * Why it is not ready, when the API says: a container's waiting or terminated reason
+   * (CrashLoopBackOff, ImagePullBackOff, Error ...) or the reason of a False pod condition
+   * (Unschedulable); null when ready.
+   */
+  reason: string | null;
+  /** That condition's message (the scheduler's "0/3 nodes are available: ..."), when there is one. */
+  message: string | null;
+  /** metadata.deletionTimestamp is set: it is on its way out (shown, not counted). */
+  terminating: boolean;
+}
+
+/** The pods of the Deployment on one node. */
+export interface K8sNodePods {
+  /** The Kubernetes node name; null for the pods not scheduled on any node. */
+  node: string | null;
+  /** Its table alias (app1 ...), when it matches one. */
+  host: string | null;
+  ready: number;
+  total: number;
+  /** Pods of the Deployment on it that are being deleted (not in ready or total). */
+  terminating: number;
+}
+
+/** The Deployment's replica counts (spec.replicas and status.*Replicas). */
+export interface K8sReplicas {
+  /** spec.replicas: wanted. */
+  desired: number;
+  /** status.replicas: pods that exist, old and new. */
+  current: number;
+  updated: number;
+  ready: number;
+  available: number;
+}
+
+/** Topology k8s: the app's Deployment as kubectl on k8s_master sees it (options.k8s, as app-scale). */
+export interface K8sStatus {
+  /** k8s_master. */
+  host: string;
+  namespace: string;
+  /** The Deployment's name (options.k8s.deployment). */
+  deployment: string;
+  /**
+   * ok: the API answered and the Deployment exists; no-kubectl: kubectl is not on root's PATH
+   * on the host; api-unreachable: kubectl could not reach the API server; no-deployment: the API
+   * says it does not exist; error: the API refused or failed (see error); unknown: the host did
+   * not answer.
+   */
+  state: 'ok' | 'no-kubectl' | 'api-unreachable' | 'no-deployment' | 'error' | 'unknown';
+  /** kubectl's error (its last line), when state is not ok. */
+  error: string | null;
+  /** The kubeconfig kubectl used ($KUBECONFIG, root's ~/.kube/config or /etc/kubernetes/admin.conf; null: none). */
+  kubeconfig: string | null;
+  replicas: K8sReplicas | null;
+  /**
+   * The rollout, from the Progressing condition: complete (NewReplicaSetAvailable), progressing,
+   * failed (ProgressDeadlineExceeded), unknown (no such condition); rolledOut is what
+   * `kubectl rollout status` (and app-scale) decides: every wanted replica updated, ready and
+   * available, no old one left.
+   */
+  rollout: { state: 'complete' | 'progressing' | 'failed' | 'unknown'; reason: string | null; message: string | null; rolledOut: boolean } | null;
+  conditions: K8sCondition[];
+  /** spec.selector.matchLabels as a label selector (app=ccc): how its pods were found. */
+  selector: string | null;
+  pods: K8sPod[];
+  /** Pods per node, ready / total (terminating pods left out), in node order; unscheduled last. */
+  nodes: K8sNodePods[];
+  /** App hosts of the table no pod runs on (only when the pods' nodes could be matched to the table). */
+  idleAppHosts: string[];
+  /** Why the pods could not be listed. */
+  podsError: string | null;
+  configMap: {
+    name: string;
+    /** options.k8s.dbHostKey (DB_HOST). */
+    key: string;
+    /** read: the map was read (value null: the key is not set); not-found; unknown: not asked, or the API failed. */
+    state: 'read' | 'not-found' | 'unknown';
+    value: string | null;
+    /** The table's db_vip, which app-scale puts there (null: the table has none). */
+    dbVip: string | null;
+    error: string | null;
+  };
+}
+
 export interface ClusterHealth {
   schema: number;
   cluster: string;
@@ -245,4 +354,10 @@ export interface ClusterHealth {
   /** One entry per load balancer (lb, and lb_standby when the table has it). */
   haproxy: HaproxyStatus[] | null;
   nfs: NfsStatus | null;
+  /**
+   * Topology k8s: the app tier on k8s_master (null when the table has no k8s_master in topology
+   * k8s, or no options.k8s). `status` always sets it; optional in the type only so that
+   * structures built before it was added still type-check.
+   */
+  k8s?: K8sStatus | null;
 }
