@@ -7,7 +7,7 @@
  * HAProxy: option httpchk, http-check expect status 200, inter 3s fall 3 rise 2,
  * on-marked-down shutdown-sessions; stats on 7000. Switched on by options.postgres.dbViaHaproxy.
  */
-import { readFileSync } from 'node:fs';
+import { readAsset } from './lib/assets.js';
 import { sh } from '../source/engine/shell.js';
 import { lbAliases } from '../source/inventory/roles.js';
 import { defineStep, done, type Action, type FactDef, type HostContext, type Runbook } from '../source/engine/step.js';
@@ -26,7 +26,7 @@ export const HEALTH_SCRIPT = '/usr/local/lib/ha-setup/pg-health.py';
 export const HEALTH_UNIT_FILE = `/etc/systemd/system/${HEALTH_UNIT}.service`;
 export const HEALTH_PASSFILE = '/etc/ha-setup/pg-health.pgpass';
 
-const SCRIPT_TEXT = readFileSync(new URL('../../assets/haproxy/pg-health.py', import.meta.url), 'utf8');
+const SCRIPT_TEXT = readAsset('haproxy/pg-health.py');
 
 /** DB nodes when DB routing is on; none otherwise (the runbook then does nothing). */
 const dbTargets = ({ options }: { options: Record<string, unknown> }): string[] => (dbRoutingEnabled(options) ? [...DB_NODES] : []);

@@ -8,7 +8,7 @@
  * whichever runs first writes it and the other finds it current.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { renderAssetTemplate } from './assets.js';
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import type { HostContext } from '../../source/engine/step.js';
@@ -90,20 +90,9 @@ export function hostPort(address: string, p: number): string {
   return ipaddr.isValid(address) && ipaddr.parse(address).kind() === 'ipv6' ? `[${address}]:${p}` : `${address}:${p}`;
 }
 
-const ASSETS = new URL('../../../assets/haproxy/', import.meta.url);
-
 /** A template of assets/haproxy with every {{placeholder}} given and every value used. */
 export function renderHaproxyAsset(name: string, vars: Record<string, string | number>): string {
-  const text = readFileSync(new URL(name, ASSETS), 'utf8');
-  const used = new Set<string>();
-  const out = text.replace(/\{\{(\w+)\}\}/g, (_m, key: string) => {
-    if (!(key in vars)) throw new Error(`bug: template ${name} needs {{${key}}}`);
-    used.add(key);
-    return String(vars[key]);
-  });
-  const unused = Object.keys(vars).filter((k) => !used.has(k));
-  if (unused.length) throw new Error(`bug: template ${name} has no {{${unused.join('}}, {{')}}}`);
-  return out;
+  return renderAssetTemplate(`haproxy/${name}`, vars);
 }
 
 /** The name of the peers section the two load balancers share their stick table in. */

@@ -4,7 +4,7 @@
  * PostgreSQL helper script, and the systemd drop-in that keeps a fenced node from starting as a
  * primary. Templates live in assets/keepalived/.
  */
-import { readFileSync } from 'node:fs';
+import { readAsset, renderAssetTemplate } from './assets.js';
 import ipaddr from 'ipaddr.js';
 import { quote } from '../../source/engine/shell.js';
 import type { HostContext } from '../../source/engine/step.js';
@@ -15,30 +15,14 @@ import { pgOptions } from './options.js';
 import { addressesOf, type NetAddress, type NetFacts, type Resolved } from './pg-facts.js';
 import { TLS, type PgLayout } from './pg-layout.js';
 
-const ASSETS = new URL('../../../assets/keepalived/', import.meta.url);
-const cache = new Map<string, string>();
-
 /** A file of assets/keepalived as it is. */
 export function asset(name: string): string {
-  let text = cache.get(name);
-  if (text === undefined) {
-    text = readFileSync(new URL(name, ASSETS), 'utf8');
-    cache.set(name, text);
-  }
-  return text;
+  return readAsset(`keepalived/${name}`);
 }
 
 /** A template of assets/keepalived with every {{placeholder}} filled; every value must be used. */
 export function renderTemplate(name: string, vars: Record<string, string | number>): string {
-  const used = new Set<string>();
-  const out = asset(name).replace(/\{\{(\w+)\}\}/g, (_m, key: string) => {
-    if (!(key in vars)) throw new Error(`bug: template ${name} needs {{${key}}}`);
-    used.add(key);
-    return String(vars[key]);
-  });
-  const unused = Object.keys(vars).filter((k) => !used.has(k));
-  if (unused.length) throw new Error(`bug: template ${name} has no {{${unused.join('}}, {{')}}}`);
-  return out;
+  return renderAssetTemplate(`keepalived/${name}`, vars);
 }
 
 // ---------------------------------------------------------------------------------------------

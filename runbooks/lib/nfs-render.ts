@@ -3,30 +3,14 @@
  * values (app clients, fstab line) shared by the runbook, the uninstall plan and the
  * `ha-setup nfs` helper. Pure functions of the table and options.
  */
-import { readFileSync } from 'node:fs';
+import { renderAssetTemplate } from './assets.js';
 import type { HostContext, HostRef } from '../../source/engine/step.js';
 import { NFS_PATHS } from './nfs-facts.js';
 import type { NfsOptions } from './nfs-options.js';
 
-const ASSETS = new URL('../../../assets/nfs/', import.meta.url);
-const cache = new Map<string, string>();
-
 /** assets/nfs/<name> with every {{key}} replaced; a missing or unused key is a bug. */
 export function renderNfsAsset(name: string, vars: Record<string, string | number> = {}): string {
-  let text = cache.get(name);
-  if (text === undefined) {
-    text = readFileSync(new URL(name, ASSETS), 'utf8');
-    cache.set(name, text);
-  }
-  const used = new Set<string>();
-  const out = text.replace(/\{\{(\w+)\}\}/g, (_m, key: string) => {
-    if (!(key in vars)) throw new Error(`bug: template ${name} needs {{${key}}}`);
-    used.add(key);
-    return String(vars[key]);
-  });
-  const unused = Object.keys(vars).filter((k) => !used.has(k));
-  if (unused.length) throw new Error(`bug: template ${name} has no {{${unused.join('}}, {{')}}}`);
-  return out;
+  return renderAssetTemplate(`nfs/${name}`, vars);
 }
 
 /** The NFS server pair. */

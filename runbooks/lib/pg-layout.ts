@@ -8,7 +8,7 @@
  * /var/lib/postgresql/<v>/main, config in /etc/postgresql/<v>/main, unit postgresql@<v>-main,
  * binaries in /usr/lib/postgresql/<v>/bin.
  */
-import { readFileSync } from 'node:fs';
+import { renderAssetTemplate } from './assets.js';
 import { heredoc, quote, sh } from '../../source/engine/shell.js';
 import type { Action } from '../../source/engine/step.js';
 import type { OsInfo } from './host-facts.js';
@@ -151,28 +151,12 @@ export function livePort(pg: { running: boolean; livePort: number | null }, conf
   return pg.running && pg.livePort ? pg.livePort : configured;
 }
 
-const ASSETS = new URL('../../../assets/postgres/', import.meta.url);
-const assetCache = new Map<string, string>();
-
 /**
  * A template of assets/postgres with its {{placeholders}} filled in. Every placeholder must be
  * given and every value must be used: a template and its caller cannot drift apart silently.
  */
 export function renderAsset(name: string, vars: Record<string, string | number>): string {
-  let text = assetCache.get(name);
-  if (text === undefined) {
-    text = readFileSync(new URL(name, ASSETS), 'utf8');
-    assetCache.set(name, text);
-  }
-  const used = new Set<string>();
-  const out = text.replace(/\{\{(\w+)\}\}/g, (_m, key: string) => {
-    if (!(key in vars)) throw new Error(`bug: template ${name} needs {{${key}}}`);
-    used.add(key);
-    return String(vars[key]);
-  });
-  const unused = Object.keys(vars).filter((k) => !used.has(k));
-  if (unused.length) throw new Error(`bug: template ${name} has no {{${unused.join('}}, {{')}}}`);
-  return out;
+  return renderAssetTemplate(`postgres/${name}`, vars);
 }
 
 /**
