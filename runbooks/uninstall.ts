@@ -29,6 +29,7 @@
  * unless --purge-data is given with the cluster's name typed (withPurgeData).
  * The backups themselves are kept (/var/lib/ha-setup/backups), so a second uninstall plans nothing.
  */
+import { dirname } from 'node:path';
 import { clusterName } from '../source/engine/context.js';
 import { sh } from '../source/engine/shell.js';
 import { defineStep, done, type Action, type FactDef, type HostContext, type HostRef, type Plan, type Runbook } from '../source/engine/step.js';
@@ -295,16 +296,24 @@ const haproxy = defineStep({
   },
 });
 
+/** Where uninstall tells pg-ha's notify stop that keepalived goes away on both nodes (assets/keepalived/pg-ha.sh). */
+export const KEEPALIVED_UNINSTALL_MARK = '/run/ha-setup-keepalived/uninstall';
+
 export function keepalivedUninstallPlan(inst: InstalledFacts): Plan {
-  const actions = [...stopUnits(inst, ['keepalived']), ...fileActions(inst, under('/etc/keepalived/')), ...stateActions(inst, STATE_PATHS)];
+  // The mark first: the DB primary's notify stop then knows nobody takes over and does not fence.
+  const stop = stopUnits(inst, ['keepalived']).map((a) =>
+    a.kind === 'run' ? { ...a, script: `${sh`mkdir -p -- ${dirname(KEEPALIVED_UNINSTALL_MARK)} && date +%s > ${KEEPALIVED_UNINSTALL_MARK}`}\n${a.script}` } : a,
+  );
+  const actions = [...stop, ...fileActions(inst, under('/etc/keepalived/')), ...stateActions(inst, STATE_PATHS)];
   return finish(actions, false, 'keepalived', 'the keepalived package stays installed');
 }
 
 /**
  * The standbys first: a standby whose keepalived still runs when the primary's stops takes the
  * VIP, and its notify script promotes it once the primary is down (the primary's notify_stop
- * fences it when a standby can take over). With the standbys' keepalived gone nothing takes over;
- * the primary's notify_stop may still stop (fence) its PostgreSQL, which uninstall stops anyway.
+ * fences it when a standby can take over). With the standbys' keepalived gone nothing takes over,
+ * and the primary's notify_stop, told so by KEEPALIVED_UNINSTALL_MARK, leaves PostgreSQL to the
+ * PostgreSQL step.
  */
 const keepalivedStandbys = defineStep({
   id: 'uninstall.keepalived-standbys',

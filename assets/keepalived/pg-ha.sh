@@ -128,6 +128,14 @@ describe_peer() {
   esac
 }
 
+# `ha-setup uninstall` writes the time it stops keepalived to $RUN/uninstall.
+uninstalling() {
+  local t
+  t=$(cat "$RUN/uninstall" 2>/dev/null) || return 1
+  case $t in '' | *[!0-9]*) return 1 ;; esac
+  [ $(( $(date +%s) - t )) -le 120 ]
+}
+
 set_generation() {
   local want=$1 cur
   [ "$want" -gt $MAX_GENERATION ] && want=$MAX_GENERATION
@@ -380,6 +388,11 @@ cmd_notify() {
       esac
       ;;
     stop)
+      # ha-setup uninstall stops keepalived on both nodes, the standby's first: nobody takes over,
+      # so there is nothing to fence; uninstall's PostgreSQL step stops PostgreSQL itself. The
+      # mark is honoured for 120 s only (a mark left by an interrupted uninstall must not keep a
+      # later stop from fencing).
+      if uninstalling; then log "STOP: ha-setup uninstall stops keepalived on both nodes (the standby's first): nobody takes over; PostgreSQL here ($st) is left to uninstall's PostgreSQL step"; exit 0; fi
       case $st in
         "primary "*)
           peer=$(peer_state)

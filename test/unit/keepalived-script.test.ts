@@ -349,6 +349,25 @@ test('notify stop: the primary is fenced when the peer is a standby that takes o
   cleanup(b);
 });
 
+test('notify stop during ha-setup uninstall (its mark, fresh): nothing fenced, the log says why; a mark older than 120 s is ignored', () => {
+  const a = node({ local: 'primary', peer: 'standby' });
+  mkdirSync(join(a.dir, 'run'), { recursive: true });
+  writeFileSync(join(a.dir, 'run/uninstall'), `${Math.floor(Date.now() / 1000)}\n`);
+  assert.equal(a.run('notify', 'stop').code, 0);
+  assert.deepEqual(a.calls('systemctl'), []);
+  assert.equal(a.file('lib/pg-fenced'), null);
+  assert.match(a.log(), /STOP: ha-setup uninstall stops keepalived on both nodes .*PostgreSQL here \(primary 1\) is left to uninstall's PostgreSQL step/);
+  cleanup(a);
+  for (const mark of [`${Math.floor(Date.now() / 1000) - 300}`, 'garbage']) {
+    const b = node({ local: 'primary', peer: 'standby' });
+    mkdirSync(join(b.dir, 'run'), { recursive: true });
+    writeFileSync(join(b.dir, 'run/uninstall'), `${mark}\n`);
+    b.run('notify', 'stop');
+    assert.deepEqual(b.calls('systemctl'), ['stop postgresql@15-main'], `mark ${mark}`);
+    cleanup(b);
+  }
+});
+
 // ---------------------------------------------------------------------------------------------
 // may-start (ExecStartPre of the PostgreSQL unit)
 
