@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { resumeDecision } from '../../source/commands/session.js';
 import type { CliIO, CommandArgs } from '../../source/cli.js';
 import { FakePool, fakeInventory, tempHome } from '../helpers/fake-transport.js';
-import { keys, plain, waitFor, waitForText } from './helpers.js';
+import { FakeStdin, keys, plain, waitFor, waitForText } from './helpers.js';
 
 afterEach(() => cleanup());
 
@@ -209,28 +209,6 @@ test('LogView pages; tailLines reads only the end of a big file', async () => {
   r.stdin.write(keys.escape);
   await waitFor(() => back === 1, () => plain(r.lastFrame()));
 });
-
-/** What Ink reads keys from (as ink-testing-library's stdin). */
-class FakeStdin extends EventEmitter {
-  isTTY = true;
-  data: string | null = null;
-  write(data: string) {
-    this.data = data;
-    this.emit('readable');
-    this.emit('data', data);
-  }
-  read = () => {
-    const d = this.data;
-    this.data = null;
-    return d;
-  };
-  setEncoding() {}
-  setRawMode() {}
-  resume() {}
-  pause() {}
-  ref() {}
-  unref() {}
-}
 
 class FakeTerminal extends EventEmitter {
   isTTY = true;

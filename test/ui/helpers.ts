@@ -1,4 +1,5 @@
 /** Small helpers for the Ink tests: plain frames and waiting for content (never sleeping blind). */
+import { EventEmitter } from 'node:events';
 import { stripVTControlCharacters } from 'node:util';
 
 /** The frame as text: no colour escapes, no trailing spaces on lines. */
@@ -60,3 +61,25 @@ export const keys = {
   ctrlC: '\u0003',
   tab: '\t',
 };
+
+/** What Ink reads keys from (as ink-testing-library's stdin): one write() is one read. */
+export class FakeStdin extends EventEmitter {
+  isTTY = true;
+  data: string | null = null;
+  write(data: string) {
+    this.data = data;
+    this.emit('readable');
+    this.emit('data', data);
+  }
+  read = () => {
+    const d = this.data;
+    this.data = null;
+    return d;
+  };
+  setEncoding() {}
+  setRawMode() {}
+  resume() {}
+  pause() {}
+  ref() {}
+  unref() {}
+}

@@ -9,7 +9,7 @@ import { useState } from 'react';
 import { render, Text, type Instance } from 'ink';
 import { TextField } from '../../source/ui/text-field.js';
 import { keyedStdin, splitKeys } from '../../source/ui/key-stdin.js';
-import { plain, waitFor } from './helpers.js';
+import { FakeStdin, plain, waitFor } from './helpers.js';
 
 test('splitKeys: control keys one by one, text runs together, newline as enter, escape sequences kept whole', () => {
   const cases: [string, string[]][] = [
@@ -29,26 +29,6 @@ test('splitKeys: control keys one by one, text runs together, newline as enter, 
   for (const [read, keys] of cases) assert.deepEqual(splitKeys(read), keys, JSON.stringify(read));
 });
 
-/** A terminal's stdin as Ink reads it (readable + read), one write = one read. */
-class FakeStdin extends EventEmitter {
-  isTTY = true;
-  private data: string | null = null;
-  write(data: string) {
-    this.data = data;
-    this.emit('readable');
-  }
-  read(): string | null {
-    const d = this.data;
-    this.data = null;
-    return d;
-  }
-  setEncoding() {}
-  setRawMode() {}
-  ref() {}
-  unref() {}
-  resume() {}
-  pause() {}
-}
 class FakeStdout extends EventEmitter {
   columns = 100;
   last = '';
